@@ -1,0 +1,34 @@
+"""``rag info --index DIR``: what an index holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="describe an index")
+    p.add_argument("--index", type=Path, default=Path(".rag_index"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rag.index import Index
+
+    index = Index(args.index)
+    if not index.exists:
+        raise FileNotFoundError(f"no index at {args.index}")
+    info = index.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"index    {info['index']} (format {info['format']}, store {info['store']})")
+    print(f"chunker  {info['chunker']}")
+    print(f"files    {info['files']}")
+    print(f"chunks   {info['chunks']}")
+    for e in info["encoders"]:
+        extra = f", {e['vectors']} vectors" if "vectors" in e else ""
+        print(f"encoder  {e['name']} ({e['kind']}, situated={e['situated']}{extra})")
+    return 0

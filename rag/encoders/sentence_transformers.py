@@ -1,0 +1,155 @@
+"""Dense encoders backed by sentence-transformers: a registered offline model, any local folder,
+or (when the user allows the hub) any Hugging Face model name.
+
+Sentence-BERT: Reimers & Gurevych, "Sentence-BERT: Sentence Embeddings using Siamese
+BERT-Networks", EMNLP 2019.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.base import Encoder
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+# Encoders share loaded models; the lock keeps one encoder's max_seq_length out of another's call.
+_MODEL_LOCK = threading.RLock()
+
+ST_INSTALL = "'situated-rag[st]'  (torch, sentence-transformers, transformers)"
+
+# "org/name" or "name": what a Hugging Face repo id looks like (no leading "." "/" "~").
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_model_location(name_or_path: str | os.PathLike[str]) -> str:
+    """A local folder as an absolute path, or a hub id that can be loaded now; else a clear error.
+
+    Fails fast instead of letting sentence-transformers retry the hub: a path that does not exist
+    raises FileNotFoundError, and so does a hub id that is not in the local cache while
+    ``HF_HUB_OFFLINE=1`` (the default set by ``rag.offline``).
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if not _HUB_ID.match(text):
+        raise FileNotFoundError(f"model folder {text!r} does not exist")
+    if _hub_offline() and not _in_hub_cache(text):
+        raise FileNotFoundError(
+            f"{text!r} is neither a local model folder nor in the Hugging Face cache, and "
+            "HF_HUB_OFFLINE=1 forbids downloading it; pass a local folder, or export "
+            "HF_HUB_OFFLINE=0 to let sentence-transformers download it"
+        )
+    return text
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    # sentence-transformers also resolves a bare name under its own organisation.
+    candidates = [repo_id] if "/" in repo_id else [repo_id, f"sentence-transformers/{repo_id}"]
+    return any(isinstance(try_to_load_from_cache(c, "config.json"), str) for c in candidates)
+
+
+@lru_cache(maxsize=8)
+def load_sentence_transformer(location: str, device: str = "cpu") -> SentenceTransformer:
+    """Load a model once per process; encoders and retrievers that name the same one share it."""
+    from rag.offline import apply_offline_env
+
+    apply_offline_env()
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ImportError(
+            f"sentence-transformers is not installed; install it with: pip install {ST_INSTALL}"
+        ) from exc
+    return SentenceTransformer(location, device=device)
+
+
+class SentenceTransformerEncoder(Encoder):
+    """Mean-pooled (or whatever the model's pooling says) sentence vectors, L2-normalised.
+
+    ``query_prefix`` / ``document_prefix`` are prepended by role (E5 needs ``"query: "`` and
+    ``"passage: "``). ``max_seq_length`` truncates inputs for this encoder only: the loaded model
+    is shared, so the limit is set for the duration of a call (under a lock) and then restored. ``.model`` is the
+    ``SentenceTransformer`` itself (``model[0].auto_model`` and ``model.tokenizer`` give
+    token-level access).
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike[str],
+        *,
+        device: str = "cpu",
+        query_prefix: str = "",
+        document_prefix: str = "",
+        max_seq_length: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        if max_seq_length is not None and max_seq_length < 1:
+            raise ValueError(f"max_seq_length must be positive, got {max_seq_length}")
+        self.location = resolve_model_location(model_name_or_path)
+        self.device = device
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        self._max_seq_length = max_seq_length
+        self.model = load_sentence_transformer(self.location, device)
+        self.name = name or Path(os.fspath(model_name_or_path)).name or self.location
+        # sentence-transformers 6 renamed get_sentence_embedding_dimension.
+        get_dim = getattr(self.model, "get_embedding_dimension", None)
+        dim = get_dim() if get_dim else self.model.get_sentence_embedding_dimension()
+        if not dim:
+            raise ValueError(f"{self.location} does not report an embedding dimension")
+        self.dim = int(dim)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens per input after which text is cut (this encoder's limit, else the model's)."""
+        return int(self._max_seq_length or self.model.max_seq_length)
+
+    def prefix(self, role: str) -> str:
+        if role == "query":
+            return self.query_prefix
+        if role == "document":
+            return self.document_prefix
+        raise ValueError(f"role must be 'query' or 'document', got {role!r}")
+
+    def _embed(
+        self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool
+    ) -> np.ndarray:
+        prefix = self.prefix(role)
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with _MODEL_LOCK:
+            default_length = self.model.max_seq_length
+            if self._max_seq_length is not None:
+                self.model.max_seq_length = self._max_seq_length
+            try:
+                vectors = self.model.encode(
+                    [prefix + t for t in texts],
+                    batch_size=batch_size,
+                    show_progress_bar=show_progress,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+            finally:
+                self.model.max_seq_length = default_length
+        return np.ascontiguousarray(vectors, dtype=np.float32)

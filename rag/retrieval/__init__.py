@@ -1,0 +1,1 @@
+"""Retrieval over several indexes: fusion of ranked lists and score normalisation."""
