@@ -134,7 +134,9 @@ def _weights(names: Sequence[str], weights: Mapping[str, float] | None) -> dict[
     return out
 
 
-def _sum_terms(pool: _Pool, terms: Mapping[str, np.ndarray], fill: Mapping[str, float]) -> np.ndarray:
+def _sum_terms(
+    pool: _Pool, terms: Mapping[str, np.ndarray], fill: Mapping[str, float]
+) -> np.ndarray:
     """Per chunk, the sum over runs of its term (``fill[name]`` where the run lacks it)."""
     matrix = np.empty((len(pool), len(pool.names)), dtype=np.float64)
     for j, name in enumerate(pool.names):

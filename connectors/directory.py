@@ -1,0 +1,275 @@
+"""Load files and folders: pick a connector per file, turn every failure into an IngestError.
+
+The connector is chosen from the content first and the extension second (:func:`detect_format`):
+a PDF named ``.txt`` is parsed as a PDF, a ``.md`` file full of NUL bytes is reported as binary,
+and a text file without a known extension is read as plain text. ``.gz`` files are
+decompressed first and sniffed again (so ``manual.txt.gz`` is plain text).
+
+Identity: ``Document.id`` is the path relative to the folder given to :func:`load_directory`
+(POSIX separators), so re-ingesting the same folder from another working directory gives the
+same ids; :func:`load_file` uses the path string as given. ``Document.source`` and
+``IngestError.path`` are the absolute path (the folder is resolved, the file name is kept as
+found, so a symlinked file keeps its own name).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from connectors.common import Connector, ConnectorError, MissingExtra
+from connectors.docx import parse_docx
+from connectors.html import parse_html
+from connectors.markdown import parse_markdown
+from connectors.pdf import parse_pdf
+from connectors.text import parse_text
+from connectors.unstructured import parse_unstructured
+from rag.types import Document, IngestError, sha256_hex
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+CONNECTORS: dict[str, Connector] = {
+    "pdf": parse_pdf,
+    "docx": parse_docx,
+    "html": parse_html,
+    "markdown": parse_markdown,
+    "text": parse_text,
+    "unstructured": parse_unstructured,
+}
+
+EXTENSIONS: dict[str, str] = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdown": "markdown",
+    ".mkd": "markdown",
+}
+
+# Leading bytes of common binary formats, to name them in the error.
+BINARY_MAGIC: dict[bytes, str] = {
+    b"\x89PNG\r\n\x1a\n": "PNG image",
+    b"\xff\xd8\xff": "JPEG image",
+    b"GIF87a": "GIF image",
+    b"GIF89a": "GIF image",
+    b"II*\x00": "TIFF image",
+    b"MM\x00*": "TIFF image",
+    b"\x7fELF": "ELF executable",
+    b"PK\x03\x04": "zip archive",
+    b"Rar!\x1a\x07": "RAR archive",
+    b"7z\xbc\xaf\x27\x1c": "7-Zip archive",
+    b"\xfd7zXZ\x00": "xz archive",
+    b"\x28\xb5\x2f\xfd": "zstd archive",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "OLE file (legacy .doc/.xls/.ppt)",
+    b"SQLite format 3\x00": "SQLite database",
+    b"OggS": "Ogg media",
+    b"fLaC": "FLAC audio",
+    b"ID3": "MP3 audio",
+    b"\xca\xfe\xba\xbe": "Java class / Mach-O file",
+    b"wOFF": "WOFF font",
+    b"wOF2": "WOFF2 font",
+    b"\x00asm": "WebAssembly module",
+}
+_SNIFF = 8192
+# Control characters that never occur in text (tab, newlines, form feed, escape are allowed).
+_CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r\f\b\x1b")
+
+
+def get(name: str) -> Connector:
+    """The connector registered as ``name``; the error names every valid choice."""
+    try:
+        return CONNECTORS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown connector {name!r}; choose one of: {', '.join(sorted(CONNECTORS))}"
+        ) from None
+
+
+def detect_format(data: bytes, name: str) -> str:
+    """The connector name for a file's bytes and name; ConnectorError for empty/binary files."""
+    if not data:
+        raise ConnectorError("empty file")
+    head = data[:_SNIFF]
+    ext = _extension(name)
+    if b"%PDF-" in data[:1024]:  # the header may follow a little junk
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        if ext == ".docx" or _is_docx(data):
+            return "docx"  # a broken .docx gets the parser's reason
+        raise ConnectorError("binary file (zip archive, not a Word document)")
+    for magic, kind in BINARY_MAGIC.items():
+        if head.startswith(magic):
+            raise ConnectorError(f"binary file ({kind})")
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if not utf16:
+        if b"\x00" in head:
+            raise ConnectorError("binary file (contains NUL bytes)")
+        controls = sum(head.count(bytes([c])) for c in _CONTROL)
+        if controls > 0.1 * len(head):
+            raise ConnectorError("binary file (mostly control bytes)")
+    if _looks_like_html(head):
+        return "html"
+    return EXTENSIONS.get(ext, "text")
+
+
+def load_file(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Document | IngestError:
+    """Parse one file. ``format`` forces a connector (see :data:`CONNECTORS`)."""
+    path = Path(path)
+    source = str(path.parent.resolve() / path.name)
+    return _load(path, id=path.as_posix(), source=source, format=format, max_bytes=max_bytes)
+
+
+def load_directory(
+    root: str | os.PathLike[str],
+    include: Sequence[str] = ("**/*",),
+    exclude: Sequence[str] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    format: str | None = None,
+) -> Iterator[Document | IngestError]:
+    """Every non-hidden file under ``root`` matching ``include`` and not ``exclude``, in sorted
+    order of their relative paths, as a Document or an IngestError.
+
+    Patterns are globs over the POSIX path relative to ``root``: ``*`` and ``?`` stay within
+    one folder, ``**/`` spans any number of folders (including none). A pattern without ``/``
+    is matched against the file name alone, at any depth (``*.md``). Files or folders whose
+    name starts with ``.`` are skipped.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder")
+    if format is not None:
+        get(format)  # fail before walking on a wrong name
+        if format == "unstructured":
+            from connectors.unstructured import require_unstructured
+
+            require_unstructured()  # a missing extra is one ImportError, not an error per file
+    includes = [_compile_glob(p) for p in include]
+    excludes = [_compile_glob(p) for p in exclude]
+    base = root.resolve()
+    for rel in sorted(_walk(root)):
+        if not any(_matches(m, rel) for m in includes) or any(_matches(m, rel) for m in excludes):
+            continue
+        yield _load(root / rel, id=rel, source=str(base / rel), format=format, max_bytes=max_bytes)
+
+
+def _load(
+    path: Path, *, id: str, source: str, format: str | None, max_bytes: int
+) -> Document | IngestError:
+    connector = get(format) if format is not None else None
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return IngestError(source, f"file too large ({size} bytes > {max_bytes} byte limit)")
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        data, name = raw, path.name
+        if raw.startswith(b"\x1f\x8b") and connector is None:
+            data, name = _gunzip(raw, max_bytes), name.removesuffix(".gz")
+        if connector is None:
+            connector = CONNECTORS[detect_format(data, name)]
+        document = connector(data, id=id, source=source)
+    except ConnectorError as exc:
+        return IngestError(source, exc.reason)
+    except MissingExtra:
+        raise
+    except OSError as exc:
+        return IngestError(source, f"cannot read file: {exc.strerror or exc}")
+    except Exception as exc:  # one bad file must not stop a batch; keep the parser's words
+        return IngestError(source, f"{type(exc).__name__}: {exc}")
+    if data is not raw:  # the hash says whether the file changed: hash what is on disk
+        document = replace(document, content_hash=sha256_hex(raw))
+    return document
+
+
+def _gunzip(raw: bytes, max_bytes: int) -> bytes:
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+            data = fh.read(max_bytes + 1)
+    except (OSError, EOFError) as exc:
+        raise ConnectorError(f"invalid gzip file: {exc}") from exc
+    if len(data) > max_bytes:
+        raise ConnectorError(f"file too large (over {max_bytes} bytes once decompressed)")
+    return data
+
+
+def _walk(root: Path) -> Iterator[str]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel_folder = Path(folder).relative_to(root)
+        for name in files:
+            if name.startswith("."):
+                continue
+            full = Path(folder) / name
+            if full.is_file():  # skips sockets, fifos and broken links
+                yield (rel_folder / name).as_posix()
+
+
+def _extension(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
+
+
+def _is_docx(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return "word/document.xml" in zf.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def _looks_like_html(head: bytes) -> bool:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith((b"<!doctype html", b"<html")):
+        return True
+    # XHTML: an XML declaration (and maybe comments) before the <html> element
+    return start.startswith(b"<?xml") and b"<html" in start[:2048]
+
+
+def _compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """A glob as a regex, and whether it applies to the file name only (no ``/`` in it)."""
+    i, out = 0, []
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape("["))
+                i += 1
+            else:
+                body = pattern[i + 1 : end]
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z"), "/" not in pattern
+
+
+def _matches(glob: tuple[re.Pattern[str], bool], rel: str) -> bool:
+    regex, name_only = glob
+    return regex.match(rel.rsplit("/", 1)[-1] if name_only else rel) is not None
