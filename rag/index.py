@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -61,9 +60,10 @@ def chunk_from_dict(data: dict[str, Any]) -> Chunk:
 
 
 def collection_name(encoder: str) -> str:
-    """A store-safe name for an encoder (Chroma allows ``[A-Za-z0-9._-]``, 3-512 chars)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder).strip("._-") or "encoder"
-    return safe if len(safe) >= 3 else f"enc_{safe}"
+    """A store-safe folder/collection name for an encoder name."""
+    from rag.stores._codec import safe_collection_name
+
+    return safe_collection_name(encoder)
 
 
 @dataclass
@@ -162,9 +162,7 @@ class Index:
     def manifest(self) -> dict[str, Any]:
         if self._manifest is None:
             path = self.root / "manifest.json"
-            self._manifest = (
-                json.loads(path.read_text("utf-8")) if path.exists() else {"files": {}}
-            )
+            self._manifest = json.loads(path.read_text("utf-8")) if path.exists() else {"files": {}}
         return self._manifest
 
     def _save_manifest(self) -> None:

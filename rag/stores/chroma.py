@@ -1,0 +1,234 @@
+"""Chroma as the vector store: embedded on disk by default, or a ``chroma run`` server over HTTP.
+
+Only our own vectors go in: the collection is made with ``embedding_function=None`` and every
+call passes ``embeddings=`` (never ``query_texts=``, whose default embedding function would
+download an ONNX model). One collection per encoder, in cosine space; Chroma returns the cosine
+distance ``1 - cos``, which is turned back into the similarity. The chunk text is the Chroma
+document and every other Chunk field is flat metadata (see ``rag.stores._codec``), so chunks come
+back exactly as they went in.
+
+Telemetry: Chroma 1.x's product telemetry client (``chromadb.telemetry.product.posthog``) is a
+no-op, and ``anonymized_telemetry=False`` is passed as well; the tests check that neither the
+embedded client nor ``chroma run`` opens a socket beyond loopback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.base import VectorStore
+from rag.stores._codec import (
+    as_matrix,
+    check_k,
+    chunk_from_chroma,
+    chunk_to_chroma,
+    last_occurrences,
+    safe_collection_name,
+)
+from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+COLLECTION_FORMAT_VERSION = 1
+# Chroma's defaults are 100/100; on 20k random 384-d vectors they gave recall@10 ~0.4-0.7, and
+# 200/200 ~0.9 for ~10% more add time. Set when a collection is created; ``hnsw=`` overrides.
+DEFAULT_HNSW = {"ef_construction": 200, "ef_search": 200}
+_INCLUDE_CHUNK = ["documents", "metadatas"]
+
+
+def _chromadb() -> Any:
+    """Import chromadb with telemetry off (its env var is read at import)."""
+    from rag.offline import apply_offline_env
+
+    apply_offline_env()
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"
+    try:
+        import chromadb
+    except ImportError as exc:  # pragma: no cover - chromadb is a core dependency
+        raise ImportError("ChromaStore needs chromadb: pip install 'chromadb>=1.0'") from exc
+    return chromadb
+
+
+def _settings() -> Any:
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+class ChromaStore(VectorStore):
+    """One Chroma collection holding one encoder's vectors.
+
+    ``ChromaStore(path, collection)`` opens (or creates) an embedded database in the folder
+    ``path``; ``ChromaStore.http(host, port, collection)`` talks to a ``chroma run`` server.
+    ``hnsw`` sets index parameters of a new collection (``ef_search``, ``ef_construction``,
+    ``max_neighbors``; see ``DEFAULT_HNSW``); an existing collection keeps its own.
+    ``collection`` is usually the encoder name; names Chroma does not accept (``"org/model"``)
+    are mapped to a valid one with a hash suffix, and the original is kept in the collection's
+    metadata. Writes are durable when a call returns (Chroma persists every write).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        collection: str = "default",
+        *,
+        batch_size: int | None = None,
+        hnsw: Mapping[str, int] | None = None,
+    ) -> None:
+        chromadb = _chromadb()
+        Path(path).mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=_settings())
+        self._connect(client, collection, batch_size, hnsw)
+
+    @classmethod
+    def http(
+        cls,
+        host: str = "localhost",
+        port: int = 8000,
+        collection: str = "default",
+        *,
+        ssl: bool = False,
+        headers: dict[str, str] | None = None,
+        batch_size: int | None = None,
+        hnsw: Mapping[str, int] | None = None,
+    ) -> ChromaStore:
+        """A store on a Chroma server (``chroma run --path DIR --host H --port P``)."""
+        chromadb = _chromadb()
+        client = chromadb.HttpClient(
+            host=host, port=port, ssl=ssl, headers=headers, settings=_settings()
+        )
+        store = cls.__new__(cls)
+        store._connect(client, collection, batch_size, hnsw)
+        return store
+
+    def _connect(
+        self,
+        client: ClientAPI,
+        collection: str,
+        batch_size: int | None,
+        hnsw: Mapping[str, int] | None,
+    ) -> None:
+        if hnsw and "space" in hnsw:
+            raise ValueError("rag stores always use the cosine space; leave 'space' out of hnsw")
+        self._client = client
+        self.name = collection
+        self._collection: Collection = client.get_or_create_collection(
+            name=safe_collection_name(collection),
+            embedding_function=None,
+            configuration={"hnsw": {**DEFAULT_HNSW, **(hnsw or {}), "space": "cosine"}},
+            metadata={"rag_encoder": collection, "rag_format_version": COLLECTION_FORMAT_VERSION},
+        )
+        # get_or_create ignores these settings for an existing collection: check what it has.
+        space = (self._collection.configuration_json.get("hnsw") or {}).get("space")
+        if space != "cosine":
+            raise ValueError(
+                f"Chroma collection {self._collection.name!r} uses {space!r} distance; "
+                "rag stores need 'cosine' (use another collection name)"
+            )
+        version = (self._collection.metadata or {}).get("rag_format_version")
+        if version != COLLECTION_FORMAT_VERSION:
+            raise ValueError(
+                f"Chroma collection {self._collection.name!r} has rag format version "
+                f"{version!r}; this code reads {COLLECTION_FORMAT_VERSION}"
+            )
+        limit = client.get_max_batch_size()
+        self.batch_size = min(batch_size or limit, limit)
+
+    # -- VectorStore ---------------------------------------------------------------------------
+
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) == 0:
+            return
+        matrix = as_matrix(vectors, rows=len(chunks))
+        keep = last_occurrences(chunks)  # Chroma refuses duplicate ids within one upsert
+        records = [chunk_to_chroma(chunks[i]) for i in keep]  # refuses bad metadata first
+        for lo, hi in self._batches(len(keep)):
+            self._collection.upsert(
+                ids=[chunks[i].id for i in keep[lo:hi]],
+                embeddings=matrix[keep[lo:hi]],
+                documents=[doc for doc, _ in records[lo:hi]],
+                metadatas=[meta for _, meta in records[lo:hi]],
+            )
+
+    def search(self, vector: np.ndarray, k: int = 10) -> list[tuple[Chunk, float]]:
+        query = np.asarray(vector)
+        if query.ndim != 1:
+            raise ValueError(f"search takes one vector; use search_many for shape {query.shape}")
+        return self.search_many(query[None, :], k)[0]
+
+    def search_many(self, vectors: np.ndarray, k: int = 10) -> list[list[tuple[Chunk, float]]]:
+        check_k(k)
+        queries = as_matrix(vectors)
+        results: list[list[tuple[Chunk, float]]] = []
+        for lo, hi in self._batches(queries.shape[0]):
+            found = self._collection.query(
+                query_embeddings=queries[lo:hi],
+                n_results=k,
+                include=["documents", "metadatas", "distances"],
+            )
+            for ids, docs, metas, dists in zip(
+                found["ids"],
+                found["documents"] or [[] for _ in found["ids"]],
+                found["metadatas"] or [[] for _ in found["ids"]],
+                found["distances"] or [[] for _ in found["ids"]],
+                strict=True,
+            ):
+                results.append(
+                    [
+                        (chunk_from_chroma(i, doc, dict(meta or {})), 1.0 - float(dist))
+                        for i, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
+                    ]
+                )
+        return results
+
+    def delete(self, ids: Sequence[str]) -> None:
+        unique = list(dict.fromkeys(ids))
+        for lo, hi in self._batches(len(unique)):
+            self._collection.delete(ids=unique[lo:hi])  # unknown ids are ignored
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        unique = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        for lo, hi in self._batches(len(unique)):
+            found.update(self._collection.get(ids=unique[lo:hi], include=[])["ids"])
+        return found
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        unique = list(dict.fromkeys(ids))
+        by_id: dict[str, Chunk] = {}
+        for lo, hi in self._batches(len(unique)):
+            got = self._collection.get(ids=unique[lo:hi], include=_INCLUDE_CHUNK)
+            for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                by_id[i] = chunk_from_chroma(i, doc, dict(meta or {}))
+        return [by_id[i] for i in ids if i in by_id]  # Chroma returns its own order
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Nothing to do: Chroma persists every write (kept so callers can treat stores alike)."""
+
+    def close(self) -> None:
+        """Release the client (the embedded database's files and threads)."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> ChromaStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _batches(self, n: int) -> Iterator[tuple[int, int]]:
+        for lo in range(0, n, self.batch_size):
+            yield lo, min(lo + self.batch_size, n)
