@@ -34,7 +34,9 @@ def ingest(
 ):
     from connectors.directory import load_directory
 
-    encoders = [EncoderEntry("minilm")] + ([EncoderEntry("bm25", kind="lexical")] if lexical else [])
+    encoders = [EncoderEntry("minilm")] + (
+        [EncoderEntry("bm25", kind="lexical")] if lexical else []
+    )
     config = IndexConfig(
         encoders=encoders,
         store=store,  # type: ignore[arg-type]
@@ -151,7 +153,10 @@ print("done", flush=True)
 @pytest.mark.slow
 @pytest.mark.parametrize("store", ["memory", "chroma"])
 def test_killed_ingest_leaves_consistent_index_and_resumes(tmp_path: Path, store: str) -> None:
-    docs = {f"doc{i:02d}.md": f"# Doc {i}\n\nFact number {i} is about topic {i * 7}.\n" for i in range(30)}
+    docs = {
+        f"doc{i:02d}.md": f"# Doc {i}\n\nFact number {i} is about topic {i * 7}.\n"
+        for i in range(30)
+    }
     folder = write_docs(tmp_path / "docs", docs)
     script = tmp_path / "ingest.py"
     script.write_text(INTERRUPTED_INGEST, "utf-8")

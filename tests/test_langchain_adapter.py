@@ -35,7 +35,9 @@ def shared_retriever() -> Any:
         (docs / name).write_text(text, "utf-8")
     index = Index(
         root / "idx",
-        IndexConfig(encoders=[EncoderEntry("minilm")], store="memory", chunker_options={"max_tokens": 32}),
+        IndexConfig(
+            encoders=[EncoderEntry("minilm")], store="memory", chunker_options={"max_tokens": 32}
+        ),
     )
     index.ingest(load_directory(docs))
     return index.retriever()

@@ -1,8 +1,8 @@
 """A LangChain ``BaseRetriever`` over any of our Retrievers (thin; LangChain imported lazily).
 
-    from rag.adapters.langchain import as_langchain_retriever
-    lc = as_langchain_retriever(Index(".rag_index").retriever(), k=5)
-    lc.invoke("how do I configure a theme?")  # -> list[langchain_core.documents.Document]
+from rag.adapters.langchain import as_langchain_retriever
+lc = as_langchain_retriever(Index(".rag_index").retriever(), k=5)
+lc.invoke("how do I configure a theme?")  # -> list[langchain_core.documents.Document]
 """
 
 from __future__ import annotations

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(desc="ingest", unit="file", file=sys.stderr, dynamic_ncols=True)
     try:
         report = index.ingest(
-            items, prune_missing_under=prune, progress=(lambda _p: bar.update(1)) if bar else None
+            items,
+            prune_missing_under=prune,
+            progress=(lambda _p: bar.update(1)) if bar is not None else None,
         )
     finally:
         if bar is not None:
