@@ -19,8 +19,8 @@ import io
 import os
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from connectors.common import Connector, ConnectorError, MissingExtra
@@ -133,6 +133,14 @@ def load_file(
     return _load(path, id=path.as_posix(), source=source, format=format, max_bytes=max_bytes)
 
 
+@dataclass(frozen=True)
+class UnchangedFile:
+    """A file whose bytes hash to the value the caller already knows: it was not parsed."""
+
+    path: str
+    content_hash: str
+
+
 def load_directory(
     root: str | os.PathLike[str],
     include: Sequence[str] = ("**/*",),
@@ -140,7 +148,8 @@ def load_directory(
     max_bytes: int = DEFAULT_MAX_BYTES,
     *,
     format: str | None = None,
-) -> Iterator[Document | IngestError]:
+    known_hashes: Mapping[str, str] | None = None,
+) -> Iterator[Document | IngestError | UnchangedFile]:
     """Every non-hidden file under ``root`` matching ``include`` and not ``exclude``, in sorted
     order of their relative paths, as a Document or an IngestError.
 
@@ -148,6 +157,10 @@ def load_directory(
     one folder, ``**/`` spans any number of folders (including none). A pattern without ``/``
     is matched against the file name alone, at any depth (``*.md``). Files or folders whose
     name starts with ``.`` are skipped.
+
+    ``known_hashes`` maps absolute source paths to content hashes (an index's manifest): a file
+    whose bytes still hash to that value is yielded as :class:`UnchangedFile` without parsing,
+    so re-ingesting an unchanged folder costs one read and one hash per file.
     """
     root = Path(root)
     if not root.is_dir():
@@ -164,12 +177,26 @@ def load_directory(
     for rel in sorted(_walk(root)):
         if not any(_matches(m, rel) for m in includes) or any(_matches(m, rel) for m in excludes):
             continue
-        yield _load(root / rel, id=rel, source=str(base / rel), format=format, max_bytes=max_bytes)
+        source = str(base / rel)
+        yield _load(
+            root / rel,
+            id=rel,
+            source=source,
+            format=format,
+            max_bytes=max_bytes,
+            known_hash=(known_hashes or {}).get(source),
+        )
 
 
 def _load(
-    path: Path, *, id: str, source: str, format: str | None, max_bytes: int
-) -> Document | IngestError:
+    path: Path,
+    *,
+    id: str,
+    source: str,
+    format: str | None,
+    max_bytes: int,
+    known_hash: str | None = None,
+) -> Document | IngestError | UnchangedFile:
     connector = get(format) if format is not None else None
     try:
         size = path.stat().st_size
@@ -177,6 +204,8 @@ def _load(
             return IngestError(source, f"file too large ({size} bytes > {max_bytes} byte limit)")
         with open(path, "rb") as fh:
             raw = fh.read()
+        if known_hash is not None and sha256_hex(raw) == known_hash:
+            return UnchangedFile(source, known_hash)
         data, name = raw, path.name
         if raw.startswith(b"\x1f\x8b") and connector is None:
             data, name = _gunzip(raw, max_bytes), name.removesuffix(".gz")

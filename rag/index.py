@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rag.types import Chunk, Document, IngestError
 
 if TYPE_CHECKING:
+    from connectors.directory import UnchangedFile
     from rag.base import Encoder, Retriever, VectorStore
 
 FORMAT_VERSION = 1
@@ -176,6 +177,10 @@ class Index:
 
         return self.root / "docstore" / f"{sha256_hex(doc_id)[:40]}.json"
 
+    def known_hashes(self) -> dict[str, str]:
+        """Source path -> content hash of every indexed file (lets connectors skip parsing)."""
+        return {doc_id: e["content_hash"] for doc_id, e in self.manifest["files"].items()}
+
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         path = self._docstore_path(doc_id)
         if not path.exists():
@@ -229,7 +234,7 @@ class Index:
 
     def ingest(
         self,
-        documents: Iterable[Document | IngestError],
+        documents: Iterable[Document | IngestError | UnchangedFile],
         *,
         prune_missing_under: str | None = None,
         batch_chunks: int = 256,
@@ -242,6 +247,7 @@ class Index:
         """
         import time
 
+        from connectors.directory import UnchangedFile
         from rag.chunking import get_chunker
 
         start = time.perf_counter()
@@ -271,6 +277,10 @@ class Index:
             changed = True
 
         for item in documents:
+            if isinstance(item, UnchangedFile):
+                item = self._known_document(item)
+                if item is None:
+                    continue
             if isinstance(item, IngestError):
                 seen.add(item.path)  # a file that fails now keeps what was stored before
                 report.failed.append(item)
@@ -289,6 +299,9 @@ class Index:
                 and sorted(entry.get("encoders", [])) == wanted
             ):
                 report.unchanged.append(item.source)
+            elif entry is not None and entry["content_hash"] == item.content_hash:
+                # Same file, new encoder set: embed the stored chunks for the new encoders only.
+                pending.append((item, self.chunks_of(item.id)))
             else:
                 try:
                     chunks = chunker.chunk(item)
@@ -317,6 +330,19 @@ class Index:
         self._save_manifest()
         report.seconds = time.perf_counter() - start
         return report
+
+    def _known_document(self, item: UnchangedFile) -> Document | None:
+        """A text-less stand-in for an unparsed, unchanged file (its chunks are in the docstore)."""
+        entry = self.manifest["files"].get(item.path)
+        if entry is None or entry["content_hash"] != item.content_hash:
+            return None  # the caller's hashes were stale; nothing to say about this file
+        return Document(
+            id=item.path,
+            text="",
+            source=item.path,
+            content_hash=item.content_hash,
+            title=entry.get("title"),
+        )
 
     def _embed_missing(self, entry: EncoderEntry, chunks: Sequence[Chunk]) -> int:
         store = self.store(entry.name)

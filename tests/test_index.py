@@ -190,3 +190,26 @@ def test_killed_ingest_leaves_consistent_index_and_resumes(tmp_path: Path, store
     all_ids = [c.id for c in index.all_chunks()]
     assert len(all_ids) == len(set(all_ids)) == 30
     assert index.store("minilm").count() == 30
+
+
+def test_known_hashes_skip_parsing_and_adding_an_encoder_embeds_only_for_it(
+    tmp_path: Path,
+) -> None:
+    from connectors.directory import UnchangedFile, load_directory
+
+    folder = write_docs(tmp_path / "docs")
+    index, first = ingest(tmp_path / "idx", folder, lexical=False)
+    items = list(load_directory(folder, known_hashes=index.known_hashes()))
+    assert all(isinstance(i, UnchangedFile) for i in items) and len(items) == 3
+
+    wider = Index(
+        tmp_path / "idx",
+        IndexConfig(encoders=[EncoderEntry("minilm"), EncoderEntry("wordllama")], store="memory"),
+    )
+    report = wider.ingest(load_directory(folder, known_hashes=wider.known_hashes()))
+    assert report.chunks_embedded == first.chunks_added  # wordllama's vectors only
+    assert wider.store("wordllama").count() == wider.store("minilm").count() == first.chunks_added
+    hits = wider.retriever("wordllama").retrieve("penguins krill", k=1)
+    assert hits[0].chunk.source.endswith("beta.txt")
+    again = Index(tmp_path / "idx").ingest(load_directory(folder))
+    assert len(again.unchanged) == 3 and again.chunks_embedded == 0

@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
     if path.is_dir():
         include = args.include or ["**/*"]
-        items = load_directory(path, include=include, exclude=args.exclude)
+        items = load_directory(
+            path, include=include, exclude=args.exclude, known_hashes=index.known_hashes()
+        )
         prune = str(path.resolve()) if args.prune else None
     else:
         items = iter([load_file(path)])
