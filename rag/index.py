@@ -417,9 +417,12 @@ class Index:
     # -- search --------------------------------------------------------------------------------
 
     def retriever(self, encoder: str | None = None) -> Retriever:
-        """A retriever over one configured encoder (the first one by default)."""
+        """A retriever over one configured encoder; by default the only one, or all of them
+        fused with the default fusion when the index has several."""
         if not self.exists:
             raise FileNotFoundError(f"no index at {self.root} (run `rag ingest PATH --index ...`)")
+        if encoder is None and len(self.config.encoders) > 1:
+            return self.fused_retriever()
         entries = {e.name: e for e in self.config.encoders}
         name = encoder or self.config.encoders[0].name
         if name not in entries:
@@ -432,6 +435,19 @@ class Index:
         from rag.retrieval.dense import DenseRetriever
 
         return DenseRetriever(self.encoder(name), self.store(name), name=name)
+
+    def fused_retriever(
+        self,
+        fusion: str = "default",
+        *,
+        encoders: Sequence[str] | None = None,
+        candidates: int = 100,
+    ) -> Retriever:
+        """All (or the named) encoders queried concurrently, their hits fused (see
+        :mod:`rag.retrieval.multi` for the default fusion and why)."""
+        from rag.retrieval.multi import fused_retriever
+
+        return fused_retriever(self, fusion, encoders=encoders, candidates=candidates)
 
     def info(self) -> dict[str, Any]:
         files = self.manifest["files"]

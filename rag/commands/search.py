@@ -13,7 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("query")
     p.add_argument("--index", type=Path, default=Path(".rag_index"))
     p.add_argument("-k", type=int, default=5)
-    p.add_argument("--encoder", default=None, help="which of the index's encoders to use")
+    p.add_argument(
+        "--encoder",
+        default=None,
+        help="use one of the index's encoders (default: all of them, fused)",
+    )
+    p.add_argument("--fusion", default="default", help="fusion method when several encoders")
     p.add_argument("--json", action="store_true", help="print hits as JSON lines")
     p.set_defaults(func=run)
 
@@ -31,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from rag.index import Index
 
     index = Index(args.index)
-    hits = index.retriever(args.encoder).retrieve(args.query, k=args.k)
+    if args.encoder is None and len(index.config.encoders) > 1:
+        retriever = index.fused_retriever(args.fusion)
+    else:
+        retriever = index.retriever(args.encoder)
+    hits = retriever.retrieve(args.query, k=args.k)
     if args.json:
         for h in hits:
             row = {
@@ -43,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
                 "start": h.chunk.start,
                 "end": h.chunk.end,
                 "text": h.chunk.text,
+                "components": {
+                    n: {"score": c.score, "rank": c.rank} for n, c in h.components.items()
+                },
             }
             print(json.dumps(row, ensure_ascii=False))
         return 0
@@ -51,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     for h in hits:
         where = location(h.chunk)
         print(f"{h.rank}. [{h.score:.3f}] {h.chunk.source}" + (f" ({where})" if where else ""))
+        if h.components:
+            parts = ", ".join(f"{n} #{c.rank} {c.score:.3f}" for n, c in h.components.items())
+            print(f"   from: {parts}")
         body = " ".join(h.chunk.text.split())
         print(textwrap.indent(textwrap.shorten(body, 300, placeholder=" ..."), "   "))
     return 0
