@@ -3,8 +3,8 @@
 Small local models have small context windows and slow CPU prefill, so every source is cut to
 ``max_source_chars`` (at a word boundary) and the instruction asks for a few words. Two styles:
 ``"chat"`` (a system and a user message, for instruction-tuned models with a chat template) and
-``"completion"`` (one plain string ending in ``Answer:``, for base models such as gemma-3-270m,
-with ``stop`` strings that end the answer at the line break).
+``"completion"`` (one plain string ending in ``Answer:``, for base models such as gemma-3-270m).
+Both stop at the first line break: a short answer is one line.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def cited_numbers(text: str) -> list[int]:
 
 def strip_citations(text: str) -> str:
     """``text`` without ``[n]`` markers (and the space before them)."""
-    return " ".join(_CITATION.sub(" ", text).split())
+    return " ".join(re.sub(r"\s*" + _CITATION.pattern, "", text).split())
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,18 @@ class PromptTemplate:
         "words, then the number of the source you used, like [1]."
     )
     closed_book: str = "Answer the question with a short answer of a few words."
-    max_source_chars: int = 400
+    max_source_chars: int = 300
+    example: tuple[str, str, str] | None = (
+        "Marie Curie: Marie Curie was a physicist and chemist born in Warsaw in 1867.",
+        "Where was Marie Curie born?",
+        "Warsaw",
+    )
+    """(source, question, answer) shown once before the question in completion prompts: base
+    models follow a worked example far better than an instruction."""
 
     @property
     def stop(self) -> tuple[str, ...]:
-        return ("\n",) if self.style == "completion" else ("\n\n",)
+        return ("\n",)
 
     def build(self, question: str, hits: Sequence[Hit] = ()) -> Prompt:
         """The prompt for ``question`` over ``hits`` (numbered in order); no hits = closed book."""
@@ -92,8 +99,15 @@ class PromptTemplate:
             raise ValueError("the question is empty")
         if self.style == "completion":
             head = self.instruction if hits else self.closed_book
+            shot = ""
+            if self.example is not None:
+                source, q, a = self.example
+                cite = " [1]" if hits else ""
+                shot = (f"Sources:\n[1] {source}\n\n" if hits else "") + (
+                    f"Question: {q}\nAnswer: {a}{cite}\n\n"
+                )
             sources = f"Sources:\n{format_sources(hits, self.max_source_chars)}\n\n" if hits else ""
-            return f"{head}\n\n{sources}Question: {question}\nAnswer:"
+            return f"{head}\n\n{shot}{sources}Question: {question}\nAnswer:"
         if not hits:
             return [
                 {"role": "system", "content": self.closed_book},

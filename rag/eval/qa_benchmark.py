@@ -1,0 +1,453 @@
+"""Answer-quality benchmark: vanilla LLM, vanilla RAG per encoder, Mixture-Embedding RAG,
+Confident RAG per metric (full and fast), on a short-answer QA set in the BEIR layout plus
+``answers.jsonl`` (``{"_id", "answer"}``, the answer a string or a list of strings).
+
+Every corpus record becomes one chunk (title kept apart, embedded as ``title + text``), indexed
+in memory by each encoder. Per question the benchmark generates, greedily:
+
+* the closed-book answer (``vanilla-llm``),
+* one answer per encoder from its top-``k`` (``vanilla-rag:ENCODER``),
+* one answer from the fused hits (``mixture``),
+* one batch of ``prefix_tokens``-token prefixes, one per encoder (fast mode).
+
+Confident RAG's candidates are exactly the vanilla-RAG answers (same prompts, greedy decoding),
+so ``confident:METRIC`` keeps the candidate with the best score and costs the sum of their
+generation times (generated one after another; a backend that batches can do better). Fast mode
+(``confident-fast:METRIC``) costs the measured prefix batch plus, when the chosen prefix had not
+finished, the measured generation of that encoder's full answer -- the call fast mode makes.
+Identical prompts (encoders that retrieved the same passages in the same order) are generated
+once and their measured time is charged to every run that uses them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.eval.qa import auroc, best_over_golds
+from rag.generation.base import Generator, Prompt
+from rag.generation.prompts import PromptTemplate
+from rag.generation.types import Generation
+from rag.types import Chunk, Hit
+
+
+@dataclass
+class QADataset:
+    """Questions with gold answers over a corpus of one chunk per record."""
+
+    name: str
+    chunks: list[Chunk]
+    questions: dict[str, str]
+    answers: dict[str, list[str]]
+
+    def limit(self, n: int | None) -> QADataset:
+        if n is None or n >= len(self.questions):
+            return self
+        if n < 1:
+            raise ValueError(f"the question limit must be at least 1, got {n}")
+        kept = dict(list(self.questions.items())[:n])
+        return QADataset(self.name, self.chunks, kept, {q: self.answers[q] for q in kept})
+
+
+def load_answers(path: Path) -> dict[str, list[str]]:
+    answers: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            gold = obj.get("answer", obj.get("answers"))
+            if "_id" not in obj or gold is None:
+                raise ValueError(f"{path}:{line_no}: expected {{'_id', 'answer'}}")
+            answers[str(obj["_id"])] = [gold] if isinstance(gold, str) else [str(g) for g in gold]
+    return answers
+
+
+def load_qa_dataset(folder: str | Path, split: str = "test") -> QADataset:
+    """A BEIR folder with ``answers.jsonl``; the questions are those judged in ``split`` that
+    have a gold answer (a ValueError when none has)."""
+    from rag.eval.beir import load_beir
+    from rag.eval.runner import corpus_document
+
+    root = Path(folder)
+    answers_path = root / "answers.jsonl"
+    if not answers_path.is_file():
+        raise FileNotFoundError(f"{root} has no answers.jsonl (gold answers: {{'_id', 'answer'}})")
+    beir = load_beir(root, split)
+    answers = load_answers(answers_path)
+    questions = {q: t for q, t in beir.queries.items() if q in answers}
+    if not questions:
+        raise ValueError(f"no question of split {split!r} has a gold answer in {answers_path}")
+    chunks = []
+    for doc_id, (title, text) in beir.corpus.items():
+        doc = corpus_document(beir.name, doc_id, title, text)
+        chunks.append(
+            Chunk(
+                id=Chunk.make_id(doc.id, 0, len(text), text),
+                doc_id=doc.id,
+                text=text,
+                start=0,
+                end=len(text),
+                source=doc.source,
+                title=doc.title,
+                context=text,
+                context_start=0,
+                context_end=len(text),
+            )
+        )
+    return QADataset(beir.name, chunks, questions, {q: answers[q] for q in questions})
+
+
+def embed_text(chunk: Chunk) -> str:
+    """What the encoders see: the title, then the text (the prompt shows them apart)."""
+    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
+
+
+def build_retrievers(
+    chunks: Sequence[Chunk],
+    encoders: Sequence[str],
+    *,
+    cache: bool = True,
+    label: str = "",
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """An in-memory retriever per encoder name (BM25 for lexical names; dense vectors in a
+    :class:`~rag.stores.memory.MemoryStore`, cached on disk when ``cache``)."""
+    from rag.encoders.registry import encoder_kind, load_encoder
+    from rag.retrieval.dense import DenseRetriever
+    from rag.retrieval.lexical import LexicalRetriever
+    from rag.stores.memory import MemoryStore
+
+    texts = [embed_text(c) for c in chunks]
+    retrievers: dict[str, Any] = {}
+    for name in encoders:
+        if encoder_kind(name) == "lexical":
+            from rag.encoders.bm25 import BM25Index
+
+            retrievers[name] = LexicalRetriever(BM25Index().index(texts), chunks, name=name)
+            continue
+        encoder = load_encoder(name)
+        if cache:
+            from rag.eval.cache import CachedEncoder
+
+            encoder = CachedEncoder(encoder, label=label)
+        store = MemoryStore()
+        store.add(list(chunks), encoder.embed_documents(texts, batch_size=batch_size))
+        retrievers[name] = DenseRetriever(encoder, store, name=name)
+    return retrievers
+
+
+@dataclass
+class QAConfig:
+    encoders: list[str]
+    metrics: list[str] = field(
+        default_factory=lambda: ["avg_logprob", "gini", "entropy", "perplexity", "self_certainty"]
+    )
+    k: int = 3
+    max_new_tokens: int = 32
+    prefix_tokens: int = 8
+    fusion: str = "mixture"
+    fusion_candidates: int = 20
+    fast: bool = True
+    template: PromptTemplate = field(default_factory=PromptTemplate)
+
+
+@dataclass
+class _Timed:
+    generation: Generation
+    seconds: float
+
+
+def _key(prompt: Prompt) -> str:
+    return prompt if isinstance(prompt, str) else json.dumps(list(prompt), sort_keys=True)
+
+
+class _Runner:
+    """Generates each distinct prompt once per question and remembers what it cost."""
+
+    def __init__(self, generator: Generator, config: QAConfig) -> None:
+        self.generator = generator
+        self.config = config
+        self.cache: dict[str, _Timed] = {}
+
+    def one(self, prompt: Prompt) -> _Timed:
+        key = _key(prompt)
+        if key not in self.cache:
+            started = time.perf_counter()
+            gen = self.generator.generate(
+                prompt, max_new_tokens=self.config.max_new_tokens, stop=self.config.template.stop
+            )
+            self.cache[key] = _Timed(gen, time.perf_counter() - started)
+        return self.cache[key]
+
+    def prefixes(self, prompts: Sequence[Prompt]) -> tuple[list[Generation], float]:
+        keys = [_key(p) for p in prompts]
+        first: dict[str, Prompt] = {}
+        for key, p in zip(keys, prompts, strict=True):
+            first.setdefault(key, p)
+        n = min(self.config.prefix_tokens, self.config.max_new_tokens)
+        started = time.perf_counter()
+        gens = self.generator.generate_many(
+            list(first.values()), max_new_tokens=n, stop=self.config.template.stop
+        )
+        seconds = time.perf_counter() - started
+        by_key = dict(zip(first, gens, strict=True))
+        return [by_key[k] for k in keys], seconds
+
+
+def _scores(gen: Generation) -> dict[str, float]:
+    from rag.confidence import score_all
+
+    return score_all(gen) if gen.steps else {}
+
+
+def _score(scores: dict[str, float], metric: str) -> float:
+    return scores.get(metric, -math.inf)
+
+
+def _record(text: str, golds: Sequence[str], seconds: float, **extra: Any) -> dict[str, Any]:
+    correct, f1 = best_over_golds(text, golds)
+    return {"text": text, "correct": correct, "f1": f1, "seconds": seconds, **extra}
+
+
+def evaluate_question(
+    question: str,
+    golds: Sequence[str],
+    generator: Generator,
+    retrievers: dict[str, Any],
+    fusion: Any,
+    config: QAConfig,
+) -> dict[str, dict[str, Any]]:
+    """Every run's answer to one question: ``{run name: {text, correct, f1, seconds, ...}}``."""
+    template = config.template
+    runner = _Runner(generator, config)
+    out: dict[str, dict[str, Any]] = {}
+
+    llm = runner.one(template.build(question))
+    out["vanilla-llm"] = _record(
+        llm.generation.text.strip(),
+        golds,
+        llm.seconds,
+        scores=_scores(llm.generation),
+        **_usage(llm),
+    )
+
+    hits: dict[str, list[Hit]] = {}
+    retrieval: dict[str, float] = {}
+    for name, retriever in retrievers.items():
+        started = time.perf_counter()
+        hits[name] = retriever.retrieve(question, config.k)
+        retrieval[name] = time.perf_counter() - started
+    prompts = {name: template.build(question, h) for name, h in hits.items()}
+    cands: dict[str, _Timed] = {}
+    for name, prompt in prompts.items():
+        cands[name] = runner.one(prompt)
+        c = cands[name]
+        out[f"vanilla-rag:{name}"] = _record(
+            c.generation.text.strip(),
+            golds,
+            retrieval[name] + c.seconds,
+            scores=_scores(c.generation),
+            docs=[h.chunk.doc_id for h in hits[name]],
+            steps=_step_table(c.generation),
+            **_usage(c),
+        )
+
+    started = time.perf_counter()
+    fused = fusion.retrieve(question, config.k)
+    fused_seconds = time.perf_counter() - started
+    mix = runner.one(template.build(question, fused))
+    out["mixture"] = _record(
+        mix.generation.text.strip(),
+        golds,
+        fused_seconds + mix.seconds,
+        scores=_scores(mix.generation),
+        docs=[h.chunk.doc_id for h in fused],
+        **_usage(mix),
+    )
+
+    names = list(retrievers)
+    cand_scores = {n: _scores(cands[n].generation) for n in names}
+    distinct = {_key(prompts[n]): cands[n] for n in names}
+    full_seconds = sum(retrieval.values()) + sum(t.seconds for t in distinct.values())
+    full_usage = _sum_usage(distinct.values())
+    for metric in config.metrics:
+        w = names[int(np.argmax([_score(cand_scores[n], metric) for n in names]))]
+        out[f"confident:{metric}"] = _record(
+            cands[w].generation.text.strip(),
+            golds,
+            full_seconds,
+            winner=w,
+            confidence=_score(cand_scores[w], metric),
+            scores=cand_scores[w],
+            **full_usage,
+        )
+
+    if config.fast:
+        prefix_gens, prefix_seconds = runner.prefixes([prompts[n] for n in names])
+        prefix = dict(zip(names, prefix_gens, strict=True))
+        prefix_scores = {n: _scores(prefix[n]) for n in names}
+        prefix_usage = _sum_usage(
+            {_key(prompts[n]): _Timed(prefix[n], 0.0) for n in names}.values()
+        )
+        n_prefix = min(config.prefix_tokens, config.max_new_tokens)
+        for metric in config.metrics:
+            w = names[int(np.argmax([_score(prefix_scores[n], metric) for n in names]))]
+            finished = prefix[w].finish_reason != "length" or n_prefix == config.max_new_tokens
+            seconds = sum(retrieval.values()) + prefix_seconds
+            usage = dict(prefix_usage)
+            if finished:
+                text = prefix[w].text.strip()
+            else:
+                text = cands[w].generation.text.strip()
+                seconds += cands[w].seconds
+                for key, value in _usage(cands[w]).items():
+                    usage[key] += value
+            out[f"confident-fast:{metric}"] = _record(
+                text,
+                golds,
+                seconds,
+                winner=w,
+                confidence=_score(prefix_scores[w], metric),
+                scores=prefix_scores[w],
+                finished_in_prefix=finished,
+                **usage,
+            )
+        out["_prefix"] = {n: {"text": prefix[n].text, "scores": prefix_scores[n]} for n in names}
+    return out
+
+
+def _step_table(gen: Generation) -> list[list[float | None]]:
+    """Per generated token: log-prob, entropy, sum of squares, KL(U || p) -- enough to re-score
+    any prefix offline (greedy decoding makes a prefix run's tokens the full run's first ones)."""
+    return [[s.logprob, s.entropy, s.sum_sq, s.kl_uniform] for s in gen.steps]
+
+
+def _usage(timed: _Timed) -> dict[str, int]:
+    return {
+        "prompt_tokens": int(timed.generation.prompt_tokens or 0),
+        "completion_tokens": timed.generation.completion_tokens,
+        "generations": 1,
+    }
+
+
+def _sum_usage(items: Any) -> dict[str, int]:
+    total = {"prompt_tokens": 0, "completion_tokens": 0, "generations": 0}
+    for item in items:
+        for key, value in _usage(item).items():
+            total[key] += value
+    return total
+
+
+def summarise(records: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per run: accuracy, F1, AUROC (the run's metric; every metric in
+    ``auroc_by_metric``), seconds and tokens per question."""
+    names = [n for n in records[0]["runs"] if not n.startswith("_")]
+    rows = []
+    for name in names:
+        per_q = [r["runs"][name] for r in records]
+        labels = [bool(p["correct"]) for p in per_q]
+        by_metric: dict[str, float] = {}
+        for metric in metrics:
+            scores = [_run_score(p, metric) for p in per_q]
+            if not any(math.isnan(s) for s in scores):  # an empty answer ranks lowest (-inf)
+                by_metric[metric] = auroc(scores, labels)
+        own = name.split(":", 1)[1] if name.startswith("confident") else "self_certainty"
+        n = len(per_q)
+        rows.append(
+            {
+                "name": name,
+                "accuracy": sum(labels) / n,
+                "f1": sum(p["f1"] for p in per_q) / n,
+                "auroc": by_metric.get(own, float("nan")),
+                "auroc_metric": own,
+                "auroc_by_metric": by_metric,
+                "seconds_per_question": sum(p["seconds"] for p in per_q) / n,
+                "prompt_tokens_per_question": sum(p["prompt_tokens"] for p in per_q) / n,
+                "completion_tokens_per_question": sum(p["completion_tokens"] for p in per_q) / n,
+                "generations_per_question": sum(p["generations"] for p in per_q) / n,
+                "questions": n,
+            }
+        )
+    return rows
+
+
+def _run_score(record: dict[str, Any], metric: str) -> float:
+    """A run's confidence in its answer under ``metric`` (for Confident RAG: the chosen
+    candidate's score, on its prefix in fast mode); ``-inf`` for an empty answer."""
+    return _score(record["scores"], metric)
+
+
+def run_benchmark(
+    dataset: QADataset,
+    generator: Generator,
+    retrievers: dict[str, Any],
+    config: QAConfig,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Answer every question of ``dataset`` with every run; returns ``{"runs": [...], ...}``."""
+    from rag.retrieval.multi import FusionRetriever
+
+    fusion = FusionRetriever(
+        list(retrievers.values()), config.fusion, candidates=config.fusion_candidates
+    )
+    started = time.perf_counter()
+    # load the model outside the timed questions (the first call loads it)
+    generator.generate(config.template.build("Warm up."), max_new_tokens=1)
+    load_seconds = time.perf_counter() - started
+    records = []
+    started = time.perf_counter()
+    for i, (qid, question) in enumerate(dataset.questions.items(), start=1):
+        golds = dataset.answers[qid]
+        runs = evaluate_question(question, golds, generator, retrievers, fusion, config)
+        records.append({"id": qid, "question": question, "gold": golds, "runs": runs})
+        if progress is not None:
+            done = {n: r["correct"] for n, r in runs.items() if not n.startswith("_")}
+            hits = sum(done.values())
+            progress(
+                f"[{i}/{len(dataset.questions)}] {time.perf_counter() - started:.0f}s "
+                f"{hits}/{len(done)} runs correct"
+            )
+    seconds = time.perf_counter() - started
+    rows = summarise(records, config.metrics)
+    settings = asdict(config)
+    settings["template"] = asdict(config.template)
+    return {
+        "dataset": dataset.name,
+        "model": generator.name,
+        "questions": len(records),
+        "wall_seconds": seconds,
+        "load_seconds": load_seconds,
+        "config": settings,
+        "runs": rows,
+        "records": records,
+    }
+
+
+def print_table(result: dict[str, Any], file: Any = None) -> None:
+    file = file or sys.stdout
+    print(
+        f"{result['dataset']}: {result['questions']} questions, model {result['model']}, "
+        f"{result['wall_seconds']:.0f}s",
+        file=file,
+    )
+    print(
+        f"{'run':<30} {'acc':>6} {'F1':>6} {'AUROC':>6} {'s/q':>7} {'prompt':>7} {'gen':>6}",
+        file=file,
+    )
+    for row in result["runs"]:
+        print(
+            f"{row['name']:<30} {row['accuracy']:6.3f} {row['f1']:6.3f} {row['auroc']:6.3f} "
+            f"{row['seconds_per_question']:7.2f} {row['prompt_tokens_per_question']:7.0f} "
+            f"{row['completion_tokens_per_question']:6.1f}",
+            file=file,
+        )
