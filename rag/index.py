@@ -147,10 +147,16 @@ class Index:
                 "this index was built with chunker "
                 f"{stored.chunker} {stored.chunker_options}; use a new --index to change it"
             )
-        names = {e.name for e in stored.encoders}
+        by_name = {e.name: e for e in stored.encoders}
         for entry in requested.encoders:
-            if entry.name not in names:
+            known = by_name.get(entry.name)
+            if known is None:
                 stored.encoders.append(entry)
+            elif known.situated != entry.situated:
+                raise ValueError(
+                    f"encoder {entry.name!r} is indexed with situated={known.situated!r}; "
+                    f"use a new --index for situated={entry.situated!r}"
+                )
         return stored
 
     # -- files -------------------------------------------------------------------------------
@@ -223,12 +229,21 @@ class Index:
         return [e for e in self.config.encoders if e.kind == "lexical"]
 
     def embed_text(self, chunk: Chunk, entry: EncoderEntry) -> str:
-        """The text an encoder embeds for a chunk (the displayed text stays ``chunk.text``)."""
+        """The text a lexical encoder indexes for a chunk (the displayed text stays
+        ``chunk.text``); dense encoders embed through :meth:`situated_encoder`."""
         if entry.situated == "plain":
             return chunk.text
         from rag.encoders.situated import situated_text
 
         return situated_text(chunk, entry.situated)
+
+    def situated_encoder(self, entry: EncoderEntry) -> Any:
+        """The situated encoder (SitEmb, arXiv 2508.01959; late chunking, arXiv 2409.04701; or
+        a prefix header) over a dense encoder: it embeds chunks with their context and queries
+        the way that mode expects."""
+        from rag.encoders.situated import get_situated
+
+        return get_situated(entry.situated, self.encoder(entry.name))
 
     # -- ingest --------------------------------------------------------------------------------
 
@@ -351,9 +366,13 @@ class Index:
         todo = [c for c in unique if c.id not in have]
         if not todo:
             return 0
-        vectors = self.encoder(entry.name).embed_documents(
-            [self.embed_text(c, entry) for c in todo], show_progress=len(todo) > 64
-        )
+        if entry.situated == "plain":
+            vectors = self.encoder(entry.name).embed_documents(
+                [c.text for c in todo], show_progress=len(todo) > 64
+            )
+        else:
+            situated = self.situated_encoder(entry)
+            vectors = situated.embed_chunks(todo, show_progress=len(todo) > 64).situated
         store.add(todo, vectors)
         return len(todo)
 
@@ -434,7 +453,8 @@ class Index:
             return LexicalRetriever.open(self._bm25_folder(name), self, name=name)
         from rag.retrieval.dense import DenseRetriever
 
-        return DenseRetriever(self.encoder(name), self.store(name), name=name)
+        encoder = self.encoder(name) if entry.situated == "plain" else self.situated_encoder(entry)
+        return DenseRetriever(encoder, self.store(name), name=name)
 
     def fused_retriever(
         self,

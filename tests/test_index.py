@@ -213,3 +213,28 @@ def test_known_hashes_skip_parsing_and_adding_an_encoder_embeds_only_for_it(
     assert hits[0].chunk.source.endswith("beta.txt")
     again = Index(tmp_path / "idx").ingest(load_directory(folder))
     assert len(again.unchanged) == 3 and again.chunks_embedded == 0
+
+
+@pytest.mark.parametrize("mode", ["prefix", "late"])
+def test_situated_mode_is_recorded_and_used_for_chunks(tmp_path: Path, mode: str) -> None:
+    from connectors.directory import load_directory
+
+    folder = write_docs(tmp_path / "docs")
+    config = IndexConfig(
+        encoders=[EncoderEntry("minilm", situated=mode)],
+        store="memory",
+        chunker_options={"max_tokens": 16},
+    )
+    index = Index(tmp_path / "idx", config)
+    index.ingest(load_directory(folder))
+    reopened = Index(tmp_path / "idx")
+    assert reopened.config.encoders[0].situated == mode
+    chunk = next(c for c in reopened.all_chunks() if c.section and c.section[-1] == "Safety")
+    plain = reopened.encoder("minilm").embed_documents([chunk.text])[0]
+    stored = reopened.store("minilm").search(plain, k=len(list(reopened.all_chunks())))
+    stored_vec = dict(stored)[chunk]
+    assert stored_vec < 0.999  # the stored vector is not the chunk text alone
+    hits = reopened.retriever().retrieve("what shuts the loop when pressure rises?", k=1)
+    assert hits[0].chunk.source.endswith("alpha.md")
+    with pytest.raises(ValueError, match="situated"):
+        Index(tmp_path / "idx", IndexConfig(encoders=[EncoderEntry("minilm")], store="memory"))

@@ -18,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="encoder short name or model path; repeat for several (default: minilm)",
     )
     p.add_argument("--store", choices=["chroma", "memory"], default="chroma")
+    p.add_argument(
+        "--situated",
+        default="plain",
+        choices=["plain", "prefix", "sitemb", "late"],
+        help="how dense encoders embed a chunk with its context (recorded in the index)",
+    )
     p.add_argument("--chunker", default="recursive", help="token | sentence | recursive")
     p.add_argument("--chunk-tokens", type=int, default=None, help="max tokens per chunk")
     p.add_argument("--context-tokens", type=int, default=None, help="context window in tokens")
@@ -32,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectors.directory import load_directory, load_file
-    from rag.encoders.registry import get_spec
+    from rag.encoders.registry import encoder_kind
     from rag.index import EncoderEntry, Index, IndexConfig
 
     path: Path = args.path
@@ -44,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     if args.context_tokens:
         options["context_tokens"] = args.context_tokens
     names = args.encoder or ["minilm"]
-    entries = [EncoderEntry(n, kind=get_spec(n).kind) for n in names]
+    entries = []
+    for n in names:
+        kind = encoder_kind(n)
+        entries.append(
+            EncoderEntry(n, kind=kind, situated=args.situated if kind == "dense" else "plain")
+        )
     config = IndexConfig(
         encoders=entries, store=args.store, chunker=args.chunker, chunker_options=options
     )

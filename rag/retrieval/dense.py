@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rag.base import Encoder, Retriever, VectorStore
 from rag.types import Hit
 
+if TYPE_CHECKING:
+    from rag.encoders.situated import SituatedEncoder
+
 
 class DenseRetriever(Retriever):
-    def __init__(self, encoder: Encoder, store: VectorStore, *, name: str | None = None) -> None:
+    def __init__(
+        self, encoder: Encoder | SituatedEncoder, store: VectorStore, *, name: str | None = None
+    ) -> None:
         self.encoder = encoder
         self.store = store
         self.name = name or encoder.name
