@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +25,7 @@ from rag.eval.runner import (
     whole_units,
 )
 from rag.types import Chunk, Document
-
-
-class HashEncoder(Encoder):
-    """Deterministic bag-of-words vectors: each lower-cased word adds 1 to a crc32 bucket."""
-
-    name = "hash"
-    dim = 512
-
-    def _embed(self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool):
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().replace(".", " ").split():
-                out[i, zlib.crc32(word.encode()) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
+from tests.fakes import HashEncoder
 
 
 class PeriodChunker(Chunker):

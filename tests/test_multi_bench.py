@@ -3,33 +3,14 @@ peer, learned weights from a train split, latency fields, and the embedding cach
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Sequence
-
-import numpy as np
 import pytest
 
-from rag.base import Encoder
 from rag.eval.beir import BeirDataset
 from rag.eval.fusion_bench import FusionBenchConfig, evaluate_fusion
 from rag.eval.runner import EvalConfig
+from tests.fakes import HashEncoder
 
 pytestmark = pytest.mark.slow  # the peers import langchain-classic and llama_index
-
-
-class HashEncoder(Encoder):
-    """Deterministic bag-of-words vectors: each lower-cased word adds 1 to a crc32 bucket."""
-
-    name = "hash"
-    dim = 256
-
-    def _embed(self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool):
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().replace(".", " ").split():
-                out[i, zlib.crc32(word.encode()) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
 
 
 TOPICS = ["volcano lava ash", "honey bees hive", "green tea leaves", "iron rust oxygen"]

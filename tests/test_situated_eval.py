@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag.base import Encoder
 from rag.cli import main
 from rag.eval.beir import BeirDataset
 from rag.eval.runner import (
@@ -21,22 +18,7 @@ from rag.eval.runner import (
     evaluate_encoders,
     make_chunker,
 )
-
-
-class HashEncoder(Encoder):
-    """Deterministic bag-of-words vectors: each lower-cased word adds 1 to a crc32 bucket."""
-
-    name = "hash"
-    dim = 512
-
-    def _embed(self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool):
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().replace(".", " ").replace(">", " ").split():
-                out[i, zlib.crc32(word.encode()) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
-
+from tests.fakes import HashEncoder
 
 # The two documents share their first sentence word for word: only the title (context) tells
 # which volcano-or-geyser it is about, so plain chunks cannot separate them.
