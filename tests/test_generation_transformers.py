@@ -137,6 +137,33 @@ def test_generate_many_batches_prompts_of_different_lengths(tiny):
         assert C.self_certainty(b) == pytest.approx(C.self_certainty(s), abs=1e-4)
 
 
+def test_best_prefix_continues_the_chosen_row_from_its_cache(tiny, monkeypatch):
+    prompts = [PROMPT, "rivers", "a city and mountains rise above clouds while people read"]
+    single = [tiny.generate(p, max_new_tokens=9) for p in prompts]
+    seen: list[list[str]] = []
+
+    def choose(prefixes):
+        seen.append([g.text for g in prefixes])
+        return 2
+
+    def no_restart(*args, **kwargs):
+        raise AssertionError("the chosen answer must be continued, not generated again")
+
+    monkeypatch.setattr(tiny, "generate", no_restart)
+    choice = tiny.best_prefix(prompts, choose, prefix_tokens=3, max_new_tokens=9)
+    assert [len(g.steps) for g in choice.prefixes] == [3, 3, 3]
+    assert choice.chosen == 2 and seen == [[g.text for g in choice.prefixes]]
+    final = choice.final
+    assert final.text == single[2].text and final.prompt_tokens == single[2].prompt_tokens
+    np.testing.assert_allclose(final.logprobs, single[2].logprobs, atol=1e-4)
+    np.testing.assert_allclose(final.logprobs[:3], choice.prefixes[2].logprobs, atol=1e-4)
+
+
+def test_best_prefix_finishes_nothing_when_nothing_is_chosen(tiny):
+    choice = tiny.best_prefix([PROMPT, "rivers"], lambda g: None, prefix_tokens=2)
+    assert choice.chosen is None and choice.final is None and len(choice.prefixes) == 2
+
+
 def test_chat_template_and_messages(tiny, tiny_lm, baseline):
     as_messages = tiny.generate([{"role": "user", "content": PROMPT}], max_new_tokens=10)
     assert as_messages.text == baseline.text  # a string is one user message

@@ -8,13 +8,15 @@ in memory by each encoder. Per question the benchmark generates, greedily:
 * the closed-book answer (``vanilla-llm``),
 * one answer per encoder from its top-``k`` (``vanilla-rag:ENCODER``),
 * one answer from the fused hits (``mixture``),
-* one batch of ``prefix_tokens``-token prefixes, one per encoder (fast mode).
+* fast mode's call per distinct winner: one batch of ``prefix_tokens``-token prefixes, one
+  per encoder, then the winner finished from its cache
+  (:meth:`~rag.generation.base.Generator.best_prefix`).
 
 Confident RAG's candidates are exactly the vanilla-RAG answers (same prompts, greedy decoding),
 so ``confident:METRIC`` keeps the candidate with the best score and costs the sum of their
 generation times (generated one after another; a backend that batches can do better). Fast mode
-(``confident-fast:METRIC``) costs the measured prefix batch plus, when the chosen prefix had not
-finished, the measured generation of that encoder's full answer -- the call fast mode makes.
+(``confident-fast:METRIC``) costs the measured ``best_prefix`` call that finishes its winner
+(metrics that pick the same winner share one call).
 Identical prompts (encoders that retrieved the same passages in the same order) are generated
 once and their measured time is charged to every run that uses them.
 """
@@ -188,19 +190,32 @@ class _Runner:
             self.cache[key] = _Timed(gen, time.perf_counter() - started)
         return self.cache[key]
 
-    def prefixes(self, prompts: Sequence[Prompt]) -> tuple[list[Generation], float]:
+    def best_prefix(
+        self, prompts: Sequence[Prompt], pick: Callable[[list[Generation]], int]
+    ) -> tuple[list[Generation], Generation, float]:
+        """Fast mode's call: the prefixes of ``prompts`` (identical prompts decoded once), the
+        answer of the prompt ``pick`` chooses finished, and the seconds the call took."""
         keys = [_key(p) for p in prompts]
-        first: dict[str, Prompt] = {}
-        for key, p in zip(keys, prompts, strict=True):
-            first.setdefault(key, p)
-        n = min(self.config.prefix_tokens, self.config.max_new_tokens)
+        unique = list(dict.fromkeys(keys))
+        slot = {key: i for i, key in enumerate(unique)}
+        first = {key: p for key, p in zip(reversed(keys), reversed(prompts), strict=True)}
+        picked: list[int] = []
+
+        def choose(gens: list[Generation]) -> int:
+            picked.append(pick([gens[slot[k]] for k in keys]))
+            return slot[keys[picked[0]]]
+
         started = time.perf_counter()
-        gens = self.generator.generate_many(
-            list(first.values()), max_new_tokens=n, stop=self.config.template.stop
+        choice = self.generator.best_prefix(
+            [first[k] for k in unique],
+            choose,
+            prefix_tokens=self.config.prefix_tokens,
+            max_new_tokens=self.config.max_new_tokens,
+            stop=self.config.template.stop,
         )
         seconds = time.perf_counter() - started
-        by_key = dict(zip(first, gens, strict=True))
-        return [by_key[k] for k in keys], seconds
+        assert choice.final is not None
+        return [choice.prefixes[slot[k]] for k in keys], choice.final, seconds
 
 
 def _scores(gen: Generation) -> dict[str, float]:
@@ -292,29 +307,35 @@ def evaluate_question(
         )
 
     if config.fast:
-        prefix_gens, prefix_seconds = runner.prefixes([prompts[n] for n in names])
-        prefix = dict(zip(names, prefix_gens, strict=True))
-        prefix_scores = {n: _scores(prefix[n]) for n in names}
-        prefix_usage = _sum_usage(
-            {_key(prompts[n]): _Timed(prefix[n], 0.0) for n in names}.values()
-        )
+        # One best_prefix call per distinct winner: each call is exactly what fast mode does
+        # for the metrics that pick that encoder (prefix batch, then the winner finished).
         n_prefix = min(config.prefix_tokens, config.max_new_tokens)
+        calls: dict[str, tuple[list[Generation], Generation, float]] = {}
+        prefix: dict[str, Generation] = {}
+        prefix_scores: dict[str, dict[str, float]] = {}
         for metric in config.metrics:
-            w = names[int(np.argmax([_score(prefix_scores[n], metric) for n in names]))]
+
+            def pick(gens: list[Generation], metric: str = metric) -> int:
+                return int(np.argmax([_score(_scores(g), metric) for g in gens]))
+
+            if prefix:  # the prefixes are known: skip the call when this winner was finished
+                w = names[pick([prefix[n] for n in names])]
+            if not prefix or w not in calls:
+                gens, final, seconds = runner.best_prefix([prompts[n] for n in names], pick)
+                if not prefix:
+                    prefix = dict(zip(names, gens, strict=True))
+                    prefix_scores = {n: _scores(prefix[n]) for n in names}
+                w = names[pick([prefix[n] for n in names])]
+                calls[w] = (gens, final, seconds)
+            _, final, seconds = calls[w]
+            usage = _sum_usage({_key(prompts[n]): _Timed(prefix[n], 0.0) for n in names}.values())
             finished = prefix[w].finish_reason != "length" or n_prefix == config.max_new_tokens
-            seconds = sum(retrieval.values()) + prefix_seconds
-            usage = dict(prefix_usage)
-            if finished:
-                text = prefix[w].text.strip()
-            else:
-                text = cands[w].generation.text.strip()
-                seconds += cands[w].seconds
-                for key, value in _usage(cands[w]).items():
-                    usage[key] += value
+            if not finished:  # the continuation's tokens beyond the prefix
+                usage["completion_tokens"] += final.completion_tokens - n_prefix
             out[f"confident-fast:{metric}"] = _record(
-                text,
+                final.text.strip(),
                 golds,
-                seconds,
+                sum(retrieval.values()) + seconds,
                 winner=w,
                 confidence=_score(prefix_scores[w], metric),
                 scores=prefix_scores[w],

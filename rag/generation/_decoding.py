@@ -71,7 +71,7 @@ class SequenceState:
 
     def result(self, model: str, prompt_tokens: int, seconds: float) -> Generation:
         """The Generation; steps are those of tokens that contribute text before any stop string."""
-        steps = self.steps
+        steps = list(self.steps)  # a copy: the state may go on decoding (best_prefix)
         if self.cut is not None:
             steps = [
                 s for s, start in zip(self.steps, self.starts, strict=True) if start < self.cut

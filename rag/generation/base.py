@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from rag.generation.types import Generation
 
@@ -12,6 +13,16 @@ Message = Mapping[str, str]
 
 Prompt = str | Sequence[Message]
 """A plain string, or a list of chat messages. Chat backends wrap a string as one user message."""
+
+
+@dataclass
+class PrefixChoice:
+    """What :meth:`Generator.best_prefix` returns: every prompt's prefix, the index that was
+    chosen (None: none was), and the chosen prompt's whole answer (None when none was chosen)."""
+
+    prefixes: list[Generation]
+    chosen: int | None
+    final: Generation | None
 
 
 def as_messages(prompt: Prompt) -> list[dict[str, str]]:
@@ -111,3 +122,37 @@ class Generator(ABC):
         yield self.generate(
             prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop
         ).text
+
+    def best_prefix(
+        self,
+        prompts: Sequence[Prompt],
+        choose: Callable[[list[Generation]], int | None],
+        *,
+        prefix_tokens: int,
+        max_new_tokens: int = 256,
+        stop: str | Sequence[str] | None = None,
+        top_k_logprobs: int = 5,
+    ) -> PrefixChoice:
+        """Generate the first ``prefix_tokens`` tokens of every prompt, let ``choose`` pick one
+        of those prefixes (or None), and finish only the chosen answer (greedy decoding).
+
+        This default generates the prefixes with :meth:`generate_many`, then the chosen answer
+        again from its prompt (greedy decoding makes its first tokens the prefix). Backends that
+        keep their key-value cache continue the chosen prefix instead of starting over.
+        """
+        n = min(prefix_tokens, max_new_tokens)
+        prefixes = self.generate_many(
+            prompts, max_new_tokens=n, stop=stop, top_k_logprobs=top_k_logprobs
+        )
+        chosen = choose(prefixes)
+        if chosen is None:
+            return PrefixChoice(prefixes, None, None)
+        final = prefixes[chosen]
+        if final.finish_reason == "length" and n < max_new_tokens:
+            final = self.generate(
+                prompts[chosen],
+                max_new_tokens=max_new_tokens,
+                stop=stop,
+                top_k_logprobs=top_k_logprobs,
+            )
+        return PrefixChoice(prefixes, chosen, final)

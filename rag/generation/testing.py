@@ -104,8 +104,9 @@ def check_generator(
 
     Raises AssertionError naming the broken rule: a Generation of the right shape whose steps
     are well-formed probabilities; chat messages accepted; ``stream`` pieces join to the
-    generated text; ``generate_many`` keeps the order and matches ``generate``; bad parameters
-    raise ValueError.
+    generated text; ``generate_many`` keeps the order and matches ``generate``; ``best_prefix``
+    gives the same prefixes and finishes the chosen answer as ``generate`` would; bad
+    parameters raise ValueError.
     """
     import math
 
@@ -139,6 +140,16 @@ def check_generator(
         generator.generate(p, max_new_tokens=max_new_tokens).text for p in prompts[1:]
     ]
     _expect([g.text for g in many] == singles, "generate_many must match generate, in order")
+
+    last = len(prompts) - 1
+    choice = generator.best_prefix(
+        list(prompts), lambda gens: last, prefix_tokens=2, max_new_tokens=max_new_tokens
+    )
+    short = [generator.generate(p, max_new_tokens=2).text for p in prompts]
+    _expect([g.text for g in choice.prefixes] == short, "best_prefix's prefixes must match")
+    _expect(choice.chosen == last, "best_prefix must keep the index choose returned")
+    final = choice.final.text if choice.final is not None else None
+    _expect(final == singles[last], f"best_prefix finished {final!r}, generate {singles[last]!r}")
 
     for bad in ({"max_new_tokens": 0}, {"max_new_tokens": 4, "temperature": -1.0}):
         try:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from rag.generation._decoding import SequenceState
 from rag.generation._decoding import drain as _drain
 from rag.generation.base import (
     Generator,
+    PrefixChoice,
     Prompt,
     as_messages,
     check_params,
@@ -72,6 +74,42 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
         elif isinstance(value, (list, tuple)):
             ids.update(int(v) for v in value)
     return ids
+
+
+@dataclass
+class _Batch:
+    """Prompts being decoded together: their states, what the next forward pass feeds (the
+    padded prompts first, then the last chosen tokens), the attention mask and positions so
+    far, and the key-value cache (None before the prompt pass)."""
+
+    encoded: list[list[int]]
+    states: list[SequenceState]
+    feed: Any
+    mask: Any
+    positions: Any
+    eos: set[int]
+    pad_id: int
+    started: float
+    cache: Any = None
+
+    def keep(self, row: int) -> None:
+        """Drop every row but ``row`` (its cache included) to go on decoding it alone."""
+        import torch
+
+        index = torch.tensor([row])
+        self.cache.batch_select_indices(index)
+        self.encoded = [self.encoded[row]]
+        self.states = [self.states[row]]
+        self.feed, self.mask, self.positions = (
+            t[row : row + 1] for t in (self.feed, self.mask, self.positions)
+        )
+
+    def results(self, model: str) -> list[Generation]:
+        seconds = time.perf_counter() - self.started
+        return [
+            s.result(model, len(ids), seconds)
+            for s, ids in zip(self.states, self.encoded, strict=True)
+        ]
 
 
 class TransformersGenerator(Generator):
@@ -165,19 +203,23 @@ class TransformersGenerator(Generator):
         top_k_logprobs: int,
     ) -> Iterator[tuple[int, str]]:
         """Decode a batch; yields ``(row, text piece)`` as text settles, returns the Generations."""
+        check_params(max_new_tokens, temperature, top_k_logprobs)
+        batch = self._start(prompts, stop)
+        yield from self._run(batch, max_new_tokens, temperature, top_k_logprobs)
+        return batch.results(self.name)
+
+    def _start(self, prompts: Sequence[Prompt], stop: str | Sequence[str] | None) -> _Batch:
+        """Encode and left-pad ``prompts``; the prompt pass itself runs in :meth:`_run`."""
         import torch
 
-        check_params(max_new_tokens, temperature, top_k_logprobs)
-        stops = normalise_stop(stop)
         model, tokenizer = self.load()
-        eos = _eos_ids(model, tokenizer)
         if self._torch_rng is None:
             self._torch_rng = torch.Generator().manual_seed(self.seed)
         started = time.perf_counter()
-
         encoded = [self.encode_prompt(p) for p in prompts]
         if not all(encoded):
             raise ValueError("a prompt encodes to no tokens; give some text")
+        eos = _eos_ids(model, tokenizer)
         width = max(len(ids) for ids in encoded)
         pad_id = tokenizer.pad_token_id
         if pad_id is None:
@@ -187,30 +229,50 @@ class TransformersGenerator(Generator):
         for row, ids in enumerate(encoded):  # left padding keeps every row's last token aligned
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             mask[row, width - len(ids) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        states = [SequenceState(stops) for _ in encoded]
-        k = top_k_logprobs
-        cache_name = _cache_name(model)
+        stops = normalise_stop(stop)
+        return _Batch(
+            encoded=encoded,
+            states=[SequenceState(stops) for _ in encoded],
+            feed=input_ids,
+            mask=mask,
+            positions=(mask.cumsum(-1) - 1).clamp(min=0),
+            eos=eos,
+            pad_id=pad_id,
+            started=started,
+        )
 
+    def _run(
+        self, batch: _Batch, upto: int, temperature: float, top_k_logprobs: int
+    ) -> Iterator[tuple[int, str]]:
+        """Decode ``batch`` until every row has stopped or holds ``upto`` tokens; yields
+        ``(row, text piece)``. The last chosen tokens stay in ``batch.feed``, so a later call
+        (with a larger ``upto``, after :meth:`_Batch.keep`) continues where this one ended."""
+        import torch
+
+        model, tokenizer = self.load()
+        cache_name = _cache_name(model)
+        k = top_k_logprobs
         with torch.inference_mode():
-            out = model(
-                input_ids=input_ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device),
-                use_cache=True,
-                **_last_logits_only(model),
-            )
-            for step in range(max_new_tokens):
+            while True:
+                first = batch.cache is None
+                out = model(
+                    input_ids=batch.feed.to(self.device),
+                    attention_mask=batch.mask.to(self.device),
+                    position_ids=batch.positions.to(self.device),
+                    use_cache=True,
+                    **(_last_logits_only(model) if first else {cache_name: batch.cache}),
+                )
+                batch.cache = getattr(out, cache_name)
                 logits = out.logits[:, -1, :].to("cpu", torch.float64)
                 logprobs = torch.log_softmax(logits, dim=-1)
                 summary = _summaries(logprobs)
                 chosen = self._choose(logprobs, temperature)
                 top_lp, top_ids = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
-                for row, state in enumerate(states):
+                for row, state in enumerate(batch.states):
                     if state.done:
                         continue
                     token_id = int(chosen[row])
-                    if token_id in eos:
+                    if token_id in batch.eos:
                         state.finish("stop")
                     else:
                         state.add(
@@ -225,30 +287,21 @@ class TransformersGenerator(Generator):
                             ),
                             tokenizer.decode(state.ids + [token_id], skip_special_tokens=True),
                         )
-                    if not state.done and step == max_new_tokens - 1:
+                    if not state.done and len(state.ids) >= upto:
                         state.finish("length")
                     piece = state.take_piece()
                     if piece:
                         yield row, piece
-                if all(s.done for s in states):
-                    break
-                next_ids = chosen.clone()
-                for row, state in enumerate(states):
-                    if state.done:
-                        next_ids[row] = pad_id  # finished rows idle until the batch ends
-                mask = torch.cat([mask, torch.ones((len(states), 1), dtype=torch.long)], dim=1)
-                positions = positions[:, -1:] + 1
-                out = model(
-                    input_ids=next_ids[:, None].to(self.device),
-                    attention_mask=mask.to(self.device),
-                    position_ids=positions.to(self.device),
-                    use_cache=True,
-                    **{cache_name: getattr(out, cache_name)},
-                )
-        seconds = time.perf_counter() - started
-        return [
-            s.result(self.name, len(ids), seconds) for s, ids in zip(states, encoded, strict=True)
-        ]
+                feed = chosen.clone()
+                for row, state in enumerate(batch.states):
+                    if state.done and state.finish_reason != "length":
+                        feed[row] = batch.pad_id  # finished rows idle until the batch ends
+                batch.feed = feed[:, None]
+                n = len(batch.states)
+                batch.mask = torch.cat([batch.mask, torch.ones((n, 1), dtype=torch.long)], dim=1)
+                batch.positions = batch.positions[:, -1:] + 1
+                if all(s.done for s in batch.states):
+                    return
 
     def _choose(self, logprobs: Any, temperature: float) -> Any:
         import torch
@@ -288,6 +341,52 @@ class TransformersGenerator(Generator):
                 self._decode(batch, max_new_tokens, temperature, stop, top_k_logprobs)
             )
         return results
+
+    def best_prefix(
+        self,
+        prompts: Sequence[Prompt],
+        choose: Callable[[list[Generation]], int | None],
+        *,
+        prefix_tokens: int,
+        max_new_tokens: int = 256,
+        stop: str | Sequence[str] | None = None,
+        top_k_logprobs: int = 5,
+    ) -> PrefixChoice:
+        """The prefixes are decoded as one batch; the chosen row keeps its key-value cache and
+        goes on from its last prefix token, so finishing it costs only the remaining tokens."""
+        if len(prompts) > self.batch_size:
+            return super().best_prefix(
+                prompts,
+                choose,
+                prefix_tokens=prefix_tokens,
+                max_new_tokens=max_new_tokens,
+                stop=stop,
+                top_k_logprobs=top_k_logprobs,
+            )
+        check_params(max_new_tokens, 0.0, top_k_logprobs)
+        n = min(prefix_tokens, max_new_tokens)
+        if n < 1:
+            raise ValueError(f"prefix_tokens must be >= 1, got {prefix_tokens}")
+        batch = self._start(prompts, stop)
+        _drain(self._run(batch, n, 0.0, top_k_logprobs))
+        prefixes = batch.results(self.name)
+        chosen = choose(prefixes)
+        if chosen is None:
+            return PrefixChoice(prefixes, None, None)
+        if prefixes[chosen].finish_reason != "length" or n >= max_new_tokens:
+            return PrefixChoice(prefixes, chosen, prefixes[chosen])
+        if not hasattr(batch.cache, "batch_select_indices"):  # an old cache: start over
+            final = self.generate(
+                prompts[chosen],
+                max_new_tokens=max_new_tokens,
+                stop=stop,
+                top_k_logprobs=top_k_logprobs,
+            )
+            return PrefixChoice(prefixes, chosen, final)
+        batch.keep(chosen)
+        batch.states[0].finish_reason = None  # the prefix's "length" was not the answer's end
+        _drain(self._run(batch, max_new_tokens, 0.0, top_k_logprobs))
+        return PrefixChoice(prefixes, chosen, batch.results(self.name)[0])
 
     def stream(
         self,

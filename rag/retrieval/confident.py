@@ -21,9 +21,11 @@ stay inspectable.
 
 Fast mode (``ConfidentRAG(mode="fast")``, beyond the paper): every candidate is generated for
 only ``prefix_tokens`` tokens (in one batch where the backend batches), scored on that prefix,
-and only the winner is finished. With greedy decoding the winner's finished answer starts with
-the scored prefix, so the choice is made on exactly the tokens the final answer begins with; a
-winner that already ended within the prefix is not generated again.
+and only the winner is finished (:meth:`~rag.generation.base.Generator.best_prefix`). With greedy
+decoding the winner's finished answer starts with the scored prefix, so the choice is made on
+exactly the tokens the final answer begins with; a winner that already ended within the prefix is
+not generated further, and the transformers backend continues the winner from its key-value
+cache instead of reading its prompt again.
 """
 
 from __future__ import annotations
@@ -332,12 +334,10 @@ class ConfidentRAG(Strategy):
         return False  # every candidate is scored, even a lone one
 
     def _prefix_candidates(
-        self, question: str, contexts: Sequence[Context]
-    ) -> tuple[list[Candidate], list[Prompt]]:
-        prompts = self.prompts(question, contexts)
+        self, contexts: Sequence[Context], prefixes: Sequence[Generation]
+    ) -> list[Candidate]:
         n = min(self.prefix_tokens, self.max_new_tokens)
-        gens = self._generate(prompts, n)
-        candidates = [
+        return [
             Candidate(
                 name,
                 hits,
@@ -346,50 +346,59 @@ class ConfidentRAG(Strategy):
                 score_generation(g),
                 complete=g.finish_reason != "length" or n == self.max_new_tokens,
             )
-            for (name, hits), g in zip(contexts, gens, strict=True)
+            for (name, hits), g in zip(contexts, prefixes, strict=True)
         ]
-        return candidates, prompts
 
     def _winner_index(self, candidates: Sequence[Candidate]) -> int:
         return select([candidate_score(c, self.metric) for c in candidates])
+
+    def _fast(self, question: str) -> tuple[list[Candidate], list[Prompt], int]:
+        """Score every candidate on its prefix and finish the winner (through the generator's
+        ``best_prefix``: one batch of prefixes, the winner continued from its cache where the
+        backend keeps one). An abstaining winner is not finished."""
+        contexts = self.contexts(question)
+        prompts = self.prompts(question, contexts)
+        keys = [_prompt_key(p) for p in prompts]
+        unique = list(dict.fromkeys(keys))  # identical prompts decode once
+        slot = {key: i for i, key in enumerate(unique)}
+        first = {key: p for key, p in zip(reversed(keys), reversed(prompts), strict=True)}
+        chosen: dict[str, Any] = {}
+
+        def choose(prefixes: list[Generation]) -> int | None:
+            cands = self._prefix_candidates(contexts, [prefixes[slot[k]] for k in keys])
+            w = self._winner_index(cands)
+            chosen.update(candidates=cands, winner=w)
+            score = candidate_score(cands[w], self.metric)
+            if self.threshold is not None and not score >= self.threshold:
+                return None
+            return slot[keys[w]]
+
+        result = self.generator.best_prefix(
+            [first[k] for k in unique],
+            choose,
+            prefix_tokens=self.prefix_tokens,
+            max_new_tokens=self.max_new_tokens,
+            stop=self.template.stop,
+        )
+        candidates, w = chosen["candidates"], chosen["winner"]
+        if result.final is not None and not candidates[w].complete:
+            candidates[w].text = result.final.text.strip()
+            candidates[w].complete = True
+        return candidates, prompts, w
 
     def answer(self, question: str) -> Answer:
         if self.mode == "full":
             return super().answer(question)
         started = time.perf_counter()
-        candidates, prompts = self._prefix_candidates(question, self.contexts(question))
-        w = self._winner_index(candidates)
-        abstain = self.threshold is not None and not (
-            candidate_score(candidates[w], self.metric) >= self.threshold
-        )
-        if not candidates[w].complete and not abstain:  # finish only the winner
-            full = self.generator.generate(
-                prompts[w], max_new_tokens=self.max_new_tokens, stop=self.template.stop
-            )
-            candidates[w].text = full.text.strip()
-            candidates[w].complete = True
+        candidates, _, _ = self._fast(question)
         return self._finish(question, candidates, started, self.name)
 
     def _stream(self, question: str) -> PyGenerator[str, None, Answer]:
         if self.mode == "full":
             return (yield from super()._stream(question))
-        started = time.perf_counter()
-        candidates, prompts = self._prefix_candidates(question, self.contexts(question))
-        w = self._winner_index(candidates)
-        score = candidate_score(candidates[w], self.metric)
-        if (self.threshold is not None and not score >= self.threshold) or candidates[w].complete:
-            answer = self._finish(question, candidates, started, self.name)
-            yield answer.text
-            return answer
-        pieces = []
-        for piece in self.generator.stream(
-            prompts[w], max_new_tokens=self.max_new_tokens, stop=self.template.stop
-        ):
-            pieces.append(piece)
-            yield piece
-        candidates[w].text = "".join(pieces).strip()
-        candidates[w].complete = True
-        return self._finish(question, candidates, started, self.name)
+        answer = self.answer(question)  # the winner is chosen before any of its text exists
+        yield answer.text
+        return answer
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
