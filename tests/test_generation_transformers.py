@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import shutil
@@ -135,6 +136,40 @@ def test_generate_many_batches_prompts_of_different_lengths(tiny):
         assert b.prompt_tokens == s.prompt_tokens
         np.testing.assert_allclose(b.logprobs, s.logprobs, atol=1e-4)
         assert C.self_certainty(b) == pytest.approx(C.self_certainty(s), abs=1e-4)
+
+
+def test_a_shared_prompt_prefix_is_computed_once_with_the_same_results(tiny_lm, monkeypatch):
+    from rag.generation import transformers as T
+
+    head = "the rivers of the north flow into a cold sea and the cities along them trade fish "
+    prompts = [head + "and salt", head + "while mountains rise", head + "ok"]
+    shared = TransformersGenerator(tiny_lm)
+    plain = TransformersGenerator(tiny_lm, share_prefix=False)
+    assert T._shared_prefix([shared.encode_prompt(p) for p in prompts]) >= T.MIN_SHARED_TOKENS
+    passes: list[int] = []
+    model = shared.load()[0]
+    forward = model.forward
+
+    @functools.wraps(forward)  # keeps the signature the generator inspects
+    def counting(*args, **kwargs):
+        passes.append(kwargs["input_ids"].shape[-1])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counting)
+    batched = shared.generate_many(prompts, max_new_tokens=6)
+    widths = passes[:2]  # the shared head once (one row), then the rows' own tokens
+    monkeypatch.setattr(model, "forward", forward)
+    singles = [plain.generate(p, max_new_tokens=6) for p in prompts]
+    unshared = plain.generate_many(prompts, max_new_tokens=6)
+    assert widths[0] >= T.MIN_SHARED_TOKENS and widths[0] + widths[1] == max(
+        len(shared.encode_prompt(p)) for p in prompts
+    )
+    assert [g.text for g in batched] == [g.text for g in singles] == [g.text for g in unshared]
+    for b, s in zip(batched, singles, strict=True):
+        assert b.prompt_tokens == s.prompt_tokens
+        np.testing.assert_allclose(b.logprobs, s.logprobs, atol=1e-4)
+    choice = shared.best_prefix(prompts, lambda g: 1, prefix_tokens=2, max_new_tokens=6)
+    assert choice.final.text == singles[1].text
 
 
 def test_best_prefix_continues_the_chosen_row_from_its_cache(tiny, monkeypatch):

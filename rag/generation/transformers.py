@@ -66,6 +66,29 @@ def _cache_name(model: Any) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+MIN_SHARED_TOKENS = 8
+"""Shortest common token prefix of a batch's prompts that is computed once for all of them."""
+
+
+def _shared_prefix(encoded: Sequence[Sequence[int]]) -> int:
+    """Tokens every prompt starts with, leaving each prompt at least one token of its own (the
+    prompt pass must end on a token of every row). 0 for a single prompt."""
+    if len(encoded) < 2:
+        return 0
+    limit = min(len(ids) for ids in encoded) - 1
+    n = 0
+    while n < limit and all(ids[n] == encoded[0][n] for ids in encoded):
+        n += 1
+    return n
+
+
+def _cache_repeats() -> bool:
+    """Whether this transformers' key-value cache can be repeated along the batch (4.4x+)."""
+    from transformers import cache_utils
+
+    return hasattr(getattr(cache_utils, "DynamicCache", None), "batch_repeat_interleave")
+
+
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     ids: set[int] = set()
     for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
@@ -80,7 +103,8 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
 class _Batch:
     """Prompts being decoded together: their states, what the next forward pass feeds (the
     padded prompts first, then the last chosen tokens), the attention mask and positions so
-    far, and the key-value cache (None before the prompt pass)."""
+    far, the length of the token prefix every prompt shares (0: none is shared), and the
+    key-value cache (None before the prompt pass)."""
 
     encoded: list[list[int]]
     states: list[SequenceState]
@@ -90,6 +114,7 @@ class _Batch:
     eos: set[int]
     pad_id: int
     started: float
+    shared: int = 0
     cache: Any = None
 
     def keep(self, row: int) -> None:
@@ -125,7 +150,9 @@ class TransformersGenerator(Generator):
     Decoding is greedy at ``temperature=0``, else sampling from the tempered distribution with a
     generator seeded by ``seed``; the confidence summaries always describe the untempered
     distribution. ``generate_many`` decodes up to ``batch_size`` prompts together (left padding);
-    each Generation of a batch reports the batch's wall time in ``seconds``.
+    each Generation of a batch reports the batch's wall time in ``seconds``. The token prefix
+    every prompt of a batch starts with (a system prompt, a first source they share) is computed
+    once and its cache repeated for every row (``share_prefix=False`` turns that off).
     """
 
     def __init__(
@@ -137,6 +164,7 @@ class TransformersGenerator(Generator):
         chat_template: bool | None = None,
         seed: int = 0,
         batch_size: int = 8,
+        share_prefix: bool = True,
     ) -> None:
         if gguf_file is not None and model_path is None:
             raise ValueError("gguf_file names a file inside model_path; give model_path too")
@@ -145,6 +173,7 @@ class TransformersGenerator(Generator):
         self.device = device
         self.chat_template = chat_template
         self.batch_size = batch_size
+        self.share_prefix = share_prefix
         self.seed = seed
         self._torch_rng: Any = None
         self._folder: Path | str | None = None
@@ -220,25 +249,61 @@ class TransformersGenerator(Generator):
         if not all(encoded):
             raise ValueError("a prompt encodes to no tokens; give some text")
         eos = _eos_ids(model, tokenizer)
-        width = max(len(ids) for ids in encoded)
         pad_id = tokenizer.pad_token_id
         if pad_id is None:
             pad_id = next(iter(eos), 0)
-        input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(encoded), width), dtype=torch.long)
-        for row, ids in enumerate(encoded):  # left padding keeps every row's last token aligned
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            mask[row, width - len(ids) :] = 1
+        shared = _shared_prefix(encoded) if self.share_prefix else 0
+        if shared < MIN_SHARED_TOKENS or not _cache_repeats():
+            shared = 0
+        # left padding keeps every row's last token aligned; with a shared prefix the padding
+        # sits between that prefix (computed once) and each prompt's own tokens
+        tails = [ids[shared:] for ids in encoded]
+        width = max(len(t) for t in tails)
+        input_ids = torch.full((len(tails), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(tails), width), dtype=torch.long)
+        for row, tail in enumerate(tails):
+            input_ids[row, width - len(tail) :] = torch.tensor(tail, dtype=torch.long)
+            mask[row, width - len(tail) :] = 1
+        positions = (shared + mask.cumsum(-1) - 1).clamp(min=0)
+        mask = torch.cat([torch.ones((len(tails), shared), dtype=torch.long), mask], dim=1)
         stops = normalise_stop(stop)
         return _Batch(
             encoded=encoded,
             states=[SequenceState(stops) for _ in encoded],
             feed=input_ids,
             mask=mask,
-            positions=(mask.cumsum(-1) - 1).clamp(min=0),
+            positions=positions,
             eos=eos,
             pad_id=pad_id,
             started=started,
+            shared=shared,
+        )
+
+    def _prefill(self, model: Any, batch: _Batch) -> Any:
+        """The prompt pass: the shared prefix once (its cache then repeated for every row), then
+        every row's own tokens; one row of logits per prompt."""
+        import torch
+
+        cache_name = _cache_name(model)
+        extra: dict[str, Any] = dict(_last_logits_only(model))
+        if batch.shared:
+            head = torch.tensor([batch.encoded[0][: batch.shared]], dtype=torch.long)
+            out = model(
+                input_ids=head.to(self.device),
+                attention_mask=torch.ones_like(head).to(self.device),
+                position_ids=torch.arange(batch.shared)[None].to(self.device),
+                use_cache=True,
+                **extra,
+            )
+            cache = getattr(out, cache_name)
+            cache.batch_repeat_interleave(len(batch.encoded))
+            extra[cache_name] = cache
+        return model(
+            input_ids=batch.feed.to(self.device),
+            attention_mask=batch.mask.to(self.device),
+            position_ids=batch.positions.to(self.device),
+            use_cache=True,
+            **extra,
         )
 
     def _run(
@@ -254,14 +319,16 @@ class TransformersGenerator(Generator):
         k = top_k_logprobs
         with torch.inference_mode():
             while True:
-                first = batch.cache is None
-                out = model(
-                    input_ids=batch.feed.to(self.device),
-                    attention_mask=batch.mask.to(self.device),
-                    position_ids=batch.positions.to(self.device),
-                    use_cache=True,
-                    **(_last_logits_only(model) if first else {cache_name: batch.cache}),
-                )
+                if batch.cache is None:
+                    out = self._prefill(model, batch)
+                else:
+                    out = model(
+                        input_ids=batch.feed.to(self.device),
+                        attention_mask=batch.mask.to(self.device),
+                        position_ids=batch.positions.to(self.device),
+                        use_cache=True,
+                        **{cache_name: batch.cache},
+                    )
                 batch.cache = getattr(out, cache_name)
                 logits = out.logits[:, -1, :].to("cpu", torch.float64)
                 logprobs = torch.log_softmax(logits, dim=-1)
