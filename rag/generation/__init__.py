@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.generation.base import Generator, Message, Prompt, as_messages
+from rag.generation.base import Generator, Message, PrefixChoice, Prompt, as_messages
 from rag.generation.echo import EchoGenerator
 from rag.generation.langchain_chat import LangChainChatGenerator
 from rag.generation.llamacpp import LlamaCppGenerator
@@ -47,6 +47,7 @@ __all__ = [
     "LlamaCppGenerator",
     "Message",
     "OpenAICompatibleGenerator",
+    "PrefixChoice",
     "Prompt",
     "TokenStep",
     "TransformersGenerator",
