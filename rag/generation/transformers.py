@@ -279,12 +279,15 @@ class TransformersGenerator(Generator):
             shared=shared,
         )
 
-    def _prefill(self, model: Any, batch: _Batch) -> Any:
-        """The prompt pass: the shared prefix once (its cache then repeated for every row), then
-        every row's own tokens; one row of logits per prompt."""
+    def _cache_args(self, model: Any, batch: _Batch) -> dict[str, Any]:
+        """Extra arguments of the next forward pass: the cache so far; before the prompt pass,
+        one row of logits per prompt and, when the prompts share a prefix, that prefix's cache
+        (computed once, then repeated for every row)."""
         import torch
 
         cache_name = _cache_name(model)
+        if batch.cache is not None:
+            return {cache_name: batch.cache}
         extra: dict[str, Any] = dict(_last_logits_only(model))
         if batch.shared:
             head = torch.tensor([batch.encoded[0][: batch.shared]], dtype=torch.long)
@@ -298,13 +301,7 @@ class TransformersGenerator(Generator):
             cache = getattr(out, cache_name)
             cache.batch_repeat_interleave(len(batch.encoded))
             extra[cache_name] = cache
-        return model(
-            input_ids=batch.feed.to(self.device),
-            attention_mask=batch.mask.to(self.device),
-            position_ids=batch.positions.to(self.device),
-            use_cache=True,
-            **extra,
-        )
+        return extra
 
     def _run(
         self, batch: _Batch, upto: int, temperature: float, top_k_logprobs: int
@@ -319,16 +316,13 @@ class TransformersGenerator(Generator):
         k = top_k_logprobs
         with torch.inference_mode():
             while True:
-                if batch.cache is None:
-                    out = self._prefill(model, batch)
-                else:
-                    out = model(
-                        input_ids=batch.feed.to(self.device),
-                        attention_mask=batch.mask.to(self.device),
-                        position_ids=batch.positions.to(self.device),
-                        use_cache=True,
-                        **{cache_name: batch.cache},
-                    )
+                out = model(
+                    input_ids=batch.feed.to(self.device),
+                    attention_mask=batch.mask.to(self.device),
+                    position_ids=batch.positions.to(self.device),
+                    use_cache=True,
+                    **self._cache_args(model, batch),
+                )
                 batch.cache = getattr(out, cache_name)
                 logits = out.logits[:, -1, :].to("cpu", torch.float64)
                 logprobs = torch.log_softmax(logits, dim=-1)
