@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Literal
 
 from rag.types import Chunk, Document, Hit
 
-if TYPE_CHECKING:
-    import numpy as np
+Kind = Literal["dense", "lexical"]
 
 
 class Chunker(ABC):
@@ -23,7 +22,11 @@ class Chunker(ABC):
 
 
 class Encoder(ABC):
-    """Turns texts into L2-normalised float32 vectors; queries and documents may differ.
+    """Turns texts into the representation its store indexes; queries and documents may differ.
+
+    ``kind`` says what comes out: ``"dense"`` encoders give L2-normalised float32 vectors (an
+    ``(n, dim)`` array); ``"lexical"`` encoders give one list of terms per text (BM25). Every store
+    of the same kind takes what the encoder gives, so one retriever serves both kinds.
 
     Subclasses implement ``_embed(texts, role)``; ``role`` is ``"query"`` or ``"document"`` so
     that model-specific prefixes ("query: " / "passage: ") are applied in one place.
@@ -31,23 +34,24 @@ class Encoder(ABC):
 
     name: str = "encoder"
     dim: int = 0
+    kind: Kind = "dense"
 
     @abstractmethod
     def _embed(
         self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool
-    ) -> np.ndarray: ...
+    ) -> Any: ...
 
     def embed_documents(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
-    ) -> np.ndarray:
+    ) -> Any:
         return self._embed(texts, "document", batch_size=batch_size, show_progress=show_progress)
 
     def embed_queries(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
-    ) -> np.ndarray:
+    ) -> Any:
         return self._embed(texts, "query", batch_size=batch_size, show_progress=show_progress)
 
-    def embed_query(self, text: str) -> np.ndarray:
+    def embed_query(self, text: str) -> Any:
         return self.embed_queries([text])[0]
 
 
@@ -63,21 +67,30 @@ class Retriever(ABC):
         return [self.retrieve(q, k) for q in queries]
 
 
-class VectorStore(ABC):
-    """Holds chunks with one vector each (for one encoder) and finds the nearest ones.
+class Store(ABC):
+    """Holds chunks with one representation each (for one encoder) and finds the best matches.
 
-    Vectors are L2-normalised float32, so the score is cosine similarity (higher is better).
-    ``add`` is an upsert keyed by ``Chunk.id``: adding the same chunk twice stores it once.
+    One contract for every index, dense and lexical: ``add`` takes the chunks and what their
+    encoder gave for them (vectors for a dense store, term lists for a lexical one), ``search``
+    takes what the encoder gave for a query. Higher scores are better (cosine similarity for
+    dense stores, BM25 for lexical ones). ``add`` is an upsert keyed by ``Chunk.id``: adding the
+    same chunk twice stores it once. Results are sorted by score, best first.
     """
 
-    @abstractmethod
-    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
+    kind: Kind = "dense"
 
     @abstractmethod
-    def search(self, vector: np.ndarray, k: int = 10) -> list[tuple[Chunk, float]]: ...
+    def add(self, chunks: Sequence[Chunk], embeddings: Any) -> None: ...
+
+    @abstractmethod
+    def search(self, query: Any, k: int = 10) -> list[tuple[Chunk, float]]: ...
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def delete_documents(self, doc_ids: Sequence[str]) -> None:
+        """Remove every chunk whose ``doc_id`` is in ``doc_ids``."""
 
     @abstractmethod
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -90,5 +103,5 @@ class VectorStore(ABC):
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks for ``ids``, in that order, skipping unknown ids."""
 
-    def search_many(self, vectors: np.ndarray, k: int = 10) -> list[list[tuple[Chunk, float]]]:
-        return [self.search(v, k) for v in vectors]
+    def search_many(self, queries: Any, k: int = 10) -> list[list[tuple[Chunk, float]]]:
+        return [self.search(q, k) for q in queries]

@@ -29,7 +29,7 @@ from rag.types import Chunk, Document, IngestError
 
 if TYPE_CHECKING:
     from connectors.directory import UnchangedFile
-    from rag.base import Encoder, Retriever, VectorStore
+    from rag.base import Encoder, Retriever, Store
 
 FORMAT_VERSION = 1
 StoreKind = Literal["chroma", "memory"]
@@ -134,7 +134,7 @@ class Index:
             self.config = config or IndexConfig()
         self._manifest: dict[str, Any] | None = None
         self._encoders: dict[str, Encoder] = {}
-        self._stores: dict[str, VectorStore] = {}
+        self._stores: dict[str, Store] = {}
 
     @staticmethod
     def _merge_config(stored: IndexConfig, requested: IndexConfig) -> IndexConfig:
@@ -206,7 +206,7 @@ class Index:
             self._encoders[name] = load_encoder(name)
         return self._encoders[name]
 
-    def store(self, name: str) -> VectorStore:
+    def store(self, name: str) -> Store:
         if name not in self._stores:
             from rag.stores import get_store
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.base import VectorStore
+from rag.base import Store
 from rag.stores import ChromaStore, MemoryStore
 from rag.types import Chunk
 
@@ -32,7 +32,7 @@ def test_add_and_query_speed(
     chunks = [
         Chunk(id=f"c{i}", doc_id=f"d{i // 10}", text=f"chunk {i}", start=0, end=8) for i in range(N)
     ]
-    store: VectorStore
+    store: Store
     if kind == "memory":
         store = MemoryStore()
     elif kind == "memory-persisted":

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.base import VectorStore
+from rag.base import Store
 from rag.stores import ChromaStore, MemoryStore, get_store
 from rag.types import Chunk
 
@@ -168,17 +168,17 @@ class StoreCase:
     """How to make a fresh store of one kind, and how to reopen it from where it keeps data."""
 
     kind: str
-    make: Callable[[], VectorStore]
-    reopen_fn: Callable[[], VectorStore] | None = None
+    make: Callable[[], Store]
+    reopen_fn: Callable[[], Store] | None = None
     folder: Path | None = None
-    opened: list[VectorStore] = field(default_factory=list)
+    opened: list[Store] = field(default_factory=list)
 
-    def new(self) -> VectorStore:
+    def new(self) -> Store:
         store = self.make()
         self.opened.append(store)
         return store
 
-    def reopen(self, store: VectorStore) -> VectorStore:
+    def reopen(self, store: Store) -> Store:
         assert self.reopen_fn is not None
         if isinstance(store, ChromaStore):
             store.close()  # the next client then reads the files afresh

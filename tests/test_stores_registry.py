@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.base import VectorStore
+from rag.base import Store
 from rag.stores import STORES, ChromaStore, MemoryStore, get_store
 from rag.types import Chunk
 
@@ -25,7 +25,7 @@ def test_each_kind_builds_a_vector_store(tmp_path: Path) -> None:
     persisted.add([Chunk(id="a", doc_id="d", text="a", start=0, end=1)], np.ones((1, 4)) / 2)
     assert get_store("memory", path=tmp_path / "m").count() == 1
     chroma = get_store("chroma", path=tmp_path / "c", collection="enc")
-    assert isinstance(chroma, ChromaStore) and isinstance(chroma, VectorStore)
+    assert isinstance(chroma, ChromaStore) and isinstance(chroma, Store)
     chroma.close()
 
 

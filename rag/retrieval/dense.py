@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rag.base import Encoder, Retriever, VectorStore
+from rag.base import Encoder, Retriever, Store
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 class DenseRetriever(Retriever):
     def __init__(
-        self, encoder: Encoder | SituatedEncoder, store: VectorStore, *, name: str | None = None
+        self, encoder: Encoder | SituatedEncoder, store: Store, *, name: str | None = None
     ) -> None:
         self.encoder = encoder
         self.store = store

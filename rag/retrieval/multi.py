@@ -58,7 +58,6 @@ from rag.retrieval.normalize import ScoreStats, stats_from_scores
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.index import Index
     from rag.retrieval.calibration import Calibration
 
 StatsSource = Literal["candidates", "background", "calibration", "corpus"]
@@ -304,28 +303,3 @@ class FusionRetriever(Retriever):
         """The fusion step alone, over one query's runs (what the latency figures time apart)."""
         return fuse(runs, self.config, k=k, calibration=self.calibration, source=self.name)
 
-
-def fused_retriever(
-    index: Index,
-    fusion: str | FusionConfig = "default",
-    *,
-    encoders: Sequence[str] | None = None,
-    candidates: int = 100,
-    calibration: Calibration | Mapping[str, ScoreStats] | None = None,
-    calibration_queries: int = 256,
-) -> FusionRetriever:
-    """A :class:`FusionRetriever` over an index's encoders (all of them by default).
-
-    With a ``calibration`` fusion and no ``calibration`` given, one is computed from
-    ``calibration_queries`` pseudo-queries drawn from the index's chunks.
-    """
-    names = list(encoders) if encoders is not None else [e.name for e in index.config.encoders]
-    retrievers = [index.retriever(name) for name in names]
-    config = parse_fusion(fusion)
-    if config.stats == "calibration" and calibration is None:
-        from rag.retrieval.calibration import calibrate, pseudo_queries
-
-        texts = [c.text for c in index.all_chunks()]
-        queries = pseudo_queries(texts, n=calibration_queries)
-        calibration = calibrate(retrievers, queries, depth=candidates)
-    return FusionRetriever(retrievers, fusion, candidates=candidates, calibration=calibration)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.base import VectorStore
+from rag.base import Store
 from rag.stores.chroma import ChromaStore
 from rag.stores.memory import MemoryStore
 
@@ -37,14 +37,14 @@ def _chroma(
     return ChromaStore(path, collection, batch_size=batch_size, hnsw=hnsw)
 
 
-STORES: dict[str, Callable[..., VectorStore]] = {
+STORES: dict[str, Callable[..., Store]] = {
     "chroma": _chroma,
     "memory": _memory,
     "chroma-http": ChromaStore.http,
 }
 
 
-def get_store(kind: StoreKind, **options: Any) -> VectorStore:
+def get_store(kind: StoreKind, **options: Any) -> Store:
     """The store called ``kind``, built with ``options`` (see the module docstring)."""
     try:
         factory = STORES[kind]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.base import VectorStore
+from rag.base import Store
 from rag.stores._codec import (
     as_matrix,
     check_k,
@@ -62,7 +62,7 @@ def _settings() -> Any:
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-class ChromaStore(VectorStore):
+class ChromaStore(Store):
     """One Chroma collection holding one encoder's vectors.
 
     ``ChromaStore(path, collection)`` opens (or creates) an embedded database in the folder
@@ -141,7 +141,7 @@ class ChromaStore(VectorStore):
         limit = client.get_max_batch_size()
         self.batch_size = min(batch_size or limit, limit)
 
-    # -- VectorStore ---------------------------------------------------------------------------
+    # -- Store ---------------------------------------------------------------------------
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if len(chunks) == 0:

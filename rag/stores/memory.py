@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.base import VectorStore
+from rag.base import Store
 from rag.stores._codec import (
     as_matrix,
     check_k,
@@ -47,13 +47,13 @@ MAX_SEGMENTS = 64  # also compact when this many segments pile up (many tiny bat
 _QUERY_BLOCK_FLOATS = 16_000_000  # bound the query x rows score block to ~64 MB
 
 
-class MemoryStore(VectorStore):
+class MemoryStore(Store):
     """Exact cosine search over float32 vectors held in one numpy matrix.
 
     ``MemoryStore()`` lives in memory only; ``MemoryStore.open(folder)`` loads (or starts) a
     persisted one whose every write is durable when it returns (if a write raises, the folder
     still holds the state before it: reopen the store). The score is the dot product, which is
-    the cosine similarity for the L2-normalised vectors the ``VectorStore`` contract asks for.
+    the cosine similarity for the L2-normalised vectors the ``Store`` contract asks for.
     """
 
     def __init__(self, dim: int | None = None) -> None:
@@ -64,7 +64,7 @@ class MemoryStore(VectorStore):
         self._vectors = np.empty((0, dim or 0), dtype=np.float32)  # capacity >= count
         self._meta: dict[str, Any] = {}
 
-    # -- VectorStore ---------------------------------------------------------------------------
+    # -- Store ---------------------------------------------------------------------------
 
     @property
     def dim(self) -> int | None:

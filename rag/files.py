@@ -1,0 +1,52 @@
+"""Durable file writes shared by every folder the project keeps (index, stores, caches).
+
+A reader never sees half a file: data goes to a temp file in the same folder, is fsynced, and
+``os.replace`` puts it in place (atomic on POSIX and Windows); the folder is then fsynced so the
+new directory entry survives a power cut.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (not atomically) and fsync it: for a file not yet referenced."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
+    """Replace ``path`` with ``data`` in one step (text is written as UTF-8)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write_synced(tmp, payload)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    """``data`` as JSON (UTF-8, not ASCII-escaped), replacing ``path`` in one step."""
+    write_atomic(path, json.dumps(data, ensure_ascii=False))
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make new directory entries in ``folder`` durable (POSIX; Windows cannot open a folder)."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
