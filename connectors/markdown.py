@@ -48,6 +48,24 @@ def clean_heading(raw: str) -> str:
     return collapse_ws(title)
 
 
+def front_matter_lines(lines: list[str]) -> int:
+    """How many lines of YAML front matter open the text (only at the very top, closed by
+    ``---`` or ``...``); 0 without any."""
+    if lines and lines[0].rstrip("\r\n") == "---":
+        for j in range(1, len(lines)):
+            if lines[j].rstrip("\r\n") in ("---", "..."):
+                return j + 1
+    return 0
+
+
+def closes_fence(line: str, fence: tuple[str, int]) -> bool:
+    """Whether ``line`` closes a fenced block opened by ``fence`` (its char and length)."""
+    m = _FENCE.match(line)
+    if m is None or m.group(2).strip():
+        return False
+    return m.group(1)[0] == fence[0] and len(m.group(1)) >= fence[1]
+
+
 def heading_marks(text: str) -> tuple[list[Mark], list[tuple[int, str]]]:
     """Section marks and the (level, title) headings of a Markdown text, in order."""
     marks: list[Mark] = [(0, (), None)]
@@ -61,15 +79,8 @@ def heading_marks(text: str) -> tuple[list[Mark], list[tuple[int, str]]]:
             headings.append((level, title))
 
     lines = text.splitlines(keepends=True)
-    offset = 0
-    index = 0
-    # YAML front matter: only at the very top, closed by --- or ...
-    if lines and lines[0].rstrip("\r\n") == "---":
-        for j in range(1, len(lines)):
-            if lines[j].rstrip("\r\n") in ("---", "..."):
-                offset = sum(len(line) for line in lines[: j + 1])
-                index = j + 1
-                break
+    index = front_matter_lines(lines)
+    offset = sum(len(line) for line in lines[:index])
 
     fence: tuple[str, int] | None = None  # (fence char, length) while inside a fenced block
     para_start: int | None = None  # offset of the open paragraph's first line
@@ -79,13 +90,7 @@ def heading_marks(text: str) -> tuple[list[Mark], list[tuple[int, str]]]:
         body = line.rstrip("\r\n")
         start, offset = offset, offset + len(line)
         if fence is not None:
-            m = _FENCE.match(body)
-            if (
-                m
-                and m.group(1)[0] == fence[0]
-                and len(m.group(1)) >= fence[1]
-                and not m.group(2).strip()
-            ):
+            if closes_fence(body, fence):
                 fence = None
             continue
         m = _FENCE.match(body)
