@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rag.offline import apply_offline_env
 
 apply_offline_env()
+from rag.answering import ConfidentRAG, VanillaRAG
 from rag.eval.qa_benchmark import build_retrievers, load_qa_dataset
 from rag.generation import get_generator
-from rag.retrieval.confident import ConfidentRAG, VanillaRAG
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 root = (

@@ -12,10 +12,10 @@ Kind = Literal["dense", "lexical"]
 
 
 class Chunker(ABC):
-    """Cuts a Document into Chunks that carry offsets and a context span."""
+    """Cuts a Document (or a plain string) into Chunks that carry offsets and a context span."""
 
     @abstractmethod
-    def chunk(self, document: Document) -> list[Chunk]: ...
+    def chunk(self, document: Document | str) -> list[Chunk]: ...
 
     def chunk_many(self, documents: Iterable[Document]) -> list[Chunk]:
         return [c for d in documents for c in self.chunk(d)]

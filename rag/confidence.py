@@ -20,8 +20,8 @@ Selection for LLMs via Self-Certainty" (arXiv 2502.18581). For an answer of ``n`
 =================  ====================================================================
 
 Every metric is oriented so that **higher means more confident**, and takes a
-:class:`~rag.generation.types.Generation` or a sequence of its
-:class:`~rag.generation.types.TokenStep`.
+:class:`~rag.types.Generation` or a sequence of its :class:`~rag.types.TokenStep`. This module
+imports only :mod:`rag.types` (and numpy): the generation backends use it, never the reverse.
 
 Exact versus approximated
 -------------------------
@@ -48,12 +48,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-if TYPE_CHECKING:  # only for annotations: rag.generation imports this module
-    from rag.generation.types import Generation, TokenStep
+from rag.types import Generation, TokenStep
 
 DEFAULT_VOCAB_SIZE = 128_000
 """Vocabulary size assumed when only top-k log-probs are known and no ``vocab_size`` is given

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
+from rag.answering import ConfidentRAG
 from rag.generation.transformers import TransformersGenerator
 from rag.index import Index
-from rag.retrieval.confident import ConfidentRAG
 
 
 def main(index_dir: str, question: str) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.generation.answer import Citation
-from rag.generation.prompts import (
+from rag.answering.prompts import (
     PromptTemplate,
     cited_numbers,
     format_sources,
@@ -13,7 +12,7 @@ from rag.generation.prompts import (
     shorten,
     strip_citations,
 )
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Citation, Hit
 
 
 def hit(title: str | None, text: str, rank: int = 1, **kw) -> Hit:

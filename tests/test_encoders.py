@@ -293,9 +293,10 @@ def test_missing_package_error_says_what_to_install(monkeypatch: pytest.MonkeyPa
     assert row["installed"] is False and row["location"] == "-"
 
 
-def test_lexical_name_is_not_a_dense_encoder() -> None:
-    with pytest.raises(ValueError, match="BM25Index"):
-        load_encoder("bm25")
+def test_lexical_name_loads_the_lexical_encoder() -> None:
+    bm25 = load_encoder("bm25")
+    assert bm25.kind == "lexical"
+    assert bm25.embed_documents(["Penguins eat krill"]) == [["penguin", "eat", "krill"]]
 
 
 def test_installed_models_rows() -> None:

@@ -1,4 +1,5 @@
-"""BM25Index: ranking, stemming, edge cases, and JSON + .npy persistence."""
+"""BM25Encoder (texts to terms, via the registry) and BM25Index (ranking, stemming, edge cases,
+JSON + .npy persistence)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.encoders.bm25 import BM25Index
+from rag.encoders.bm25 import BM25Encoder, BM25Index, tokenize
+from rag.encoders.registry import encoder_kind, load_encoder
 
 DOCS = [
     "Vitamin D deficiency is linked to bone fractures in older adults.",
@@ -16,6 +18,30 @@ DOCS = [
     "Bone density scans detect osteoporosis early.",
     "",
 ]
+
+
+def test_the_encoder_gives_stemmed_terms_without_stopwords() -> None:
+    encoder = BM25Encoder()
+    assert (encoder.name, encoder.kind) == ("bm25", "lexical")
+    assert encoder.embed_documents(["The runner runs; running!", "", "the of and"]) == [
+        ["runner", "run", "run"],
+        [],
+        [],
+    ]
+    assert encoder.embed_query("Vitamin D deficiency") == ["vitamin", "defici"]
+    assert encoder.embed_queries(["bones"]) == encoder.embed_documents(["bones"]) == [["bone"]]
+    assert BM25Encoder(stemmer=None).embed_query("running runs") == ["running", "runs"]
+    with pytest.raises(TypeError):
+        encoder.embed_documents("a bare string")  # type: ignore[arg-type]
+
+
+def test_encoder_and_index_tokenise_alike() -> None:
+    assert BM25Encoder().embed_documents(DOCS) == BM25Index().tokenize(DOCS) == tokenize(DOCS)
+
+
+def test_the_registry_loads_the_encoder() -> None:
+    encoder = load_encoder("bm25")
+    assert isinstance(encoder, BM25Encoder) and encoder_kind("bm25") == "lexical"
 
 
 @pytest.fixture

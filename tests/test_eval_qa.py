@@ -122,19 +122,26 @@ def first_source_answer(prompt: str) -> str:
 
 def test_benchmark_runs_every_strategy_and_scores_them(qa_dir):
     pytest.importorskip("bm25s")
-    from rag.encoders.bm25 import BM25Index
-    from rag.eval.qa_benchmark import QAConfig, embed_text, load_qa_dataset, run_benchmark
+    from rag.encoders.bm25 import BM25Encoder
+    from rag.eval.qa_benchmark import QAConfig, build_retrievers, load_qa_dataset, run_benchmark
+    from rag.eval.systems import build_store
     from rag.generation import EchoGenerator
-    from rag.retrieval.lexical import LexicalRetriever
+    from rag.retrieval.store_retriever import StoreRetriever
+    from rag.stores.bm25 import BM25Store
 
     dataset = load_qa_dataset(qa_dir)
     assert len(dataset.chunks) == 4 and dataset.answers["q1"] == ["Paris"]
-    texts = [embed_text(c) for c in dataset.chunks]
+    chunk = dataset.chunks[0]  # a real chunk over its record: offsets and context hold
+    assert chunk.text == chunk.context and (chunk.start, chunk.end) == (0, len(chunk.text))
     titles = [c.title or "" for c in dataset.chunks]
+    encoder = BM25Encoder()
     retrievers = {
-        "bm25": LexicalRetriever(BM25Index().index(texts), dataset.chunks, name="bm25"),
-        "titles": LexicalRetriever(BM25Index().index(titles), dataset.chunks, name="titles"),
+        **build_retrievers(dataset.chunks, ["bm25"], cache=False),  # title + text, as shown
+        "titles": StoreRetriever(
+            encoder, build_store(encoder, dataset.chunks, texts=titles), name="titles"
+        ),
     }
+    assert isinstance(retrievers["bm25"].store, BM25Store)
     llm = EchoGenerator(first_source_answer, confidence=lambda p: 0.9 if "[1]" in p else 0.3)
     config = QAConfig(encoders=list(retrievers), metrics=["self_certainty", "gini"], k=2)
     result = run_benchmark(dataset, llm, retrievers, config)

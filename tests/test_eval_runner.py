@@ -1,4 +1,5 @@
-"""The benchmark runner and ``rag eval``: exact search, max-over-chunks, fusion, the JSON report."""
+"""The benchmark runner and ``rag eval``: product stores and retrievers, max-over-chunks, fusion
+over plain document runs, the JSON report."""
 
 from __future__ import annotations
 
@@ -13,17 +14,15 @@ from rag.cli import main
 from rag.eval.beir import BeirDataset, load_beir
 from rag.eval.runner import (
     EvalConfig,
-    IndexSystem,
     SystemRun,
     Units,
     chunked_units,
     evaluate_encoders,
-    exact_search,
     fuse_runs,
-    rank_documents,
     whole_text,
     whole_units,
 )
+from rag.eval.systems import encoder_system
 from rag.types import Chunk, Document
 from tests.fakes import HashEncoder
 
@@ -86,37 +85,37 @@ def tiny(tmp_path: Path) -> Path:
     return write_beir(tmp_path / "tiny", CORPUS, QUERIES, QRELS)
 
 
-def test_exact_search_matches_a_full_sort_across_query_batches():
-    rng = np.random.default_rng(0)
-    docs = rng.normal(size=(50, 8)).astype(np.float32)
-    queries = rng.normal(size=(7, 8)).astype(np.float32)
-    idx, scores = exact_search(queries, docs, 5, max_elements=100)  # 2 queries per batch
-    full = queries @ docs.T
-    assert idx.shape == scores.shape == (7, 5)
-    np.testing.assert_array_equal(idx, np.argsort(-full, axis=1)[:, :5])
-    np.testing.assert_allclose(scores, np.sort(full, axis=1)[:, ::-1][:, :5], rtol=1e-6)
-    idx_all, _ = exact_search(queries, docs, 80)  # k beyond the corpus: everything, sorted
-    assert idx_all.shape == (7, 50)
-    np.testing.assert_array_equal(idx_all, np.argsort(-full, axis=1, kind="stable"))
+def system(encoder: Encoder, units: Units):
+    return encoder_system("hash", units, EvalConfig(), encoders={"hash": encoder})
 
 
-def test_rank_documents_scores_a_document_by_its_best_unit():
-    unit_docs = ["a", "a", "b", "c", "b", "c"]
-    indices = np.array([0, 1, 2, 3, 4, -1])
-    scores = np.array([0.1, 0.9, 0.5, 0.7, 0.95, 0.99])  # unsorted; -1 is an empty slot
-    assert rank_documents(indices, scores, unit_docs, 10) == [
-        ("b", pytest.approx(0.95)),
-        ("a", pytest.approx(0.9)),
-        ("c", pytest.approx(0.7)),
-    ]
-    assert [d for d, _ in rank_documents(indices, scores, unit_docs, 2)] == ["b", "a"]
+def test_a_system_is_the_products_retriever_over_a_memory_store():
+    from rag.retrieval.store_retriever import StoreRetriever
+    from rag.stores.memory import MemoryStore
+
+    ds = BeirDataset("t", {"a": ("", "x y"), "b": ("", "x z"), "c": ("", "w")}, {"q": "x y"}, {})
+    units = whole_units(ds)
+    built = system(HashEncoder(), units)
+    assert isinstance(built.retriever, StoreRetriever)
+    assert isinstance(built.retriever.store, MemoryStore)
+    assert built.retriever.store.count() == 3 and built.ranker.depth(100) == 3
+    # the run is the retriever's hits, as documents: cosine 1, 1/2 (one of two words), 0
+    run = built.run(ds, k=10).ranked["q"]
+    hits = built.retriever.retrieve("x y", k=3)
+    assert list(run) == [h.chunk.doc_id for h in hits] == ["a", "b", "c"]
+    assert list(run.values()) == pytest.approx([1.0, 0.5, 0.0], abs=1e-6)
 
 
 def test_whole_text_follows_beir_title_space_text():
     assert whole_text("Title", "Body.") == "Title Body."
     assert whole_text("", "Body.") == "Body."
     ds = BeirDataset("x", {"d": ("T", "B")}, {}, {})
-    assert whole_units(ds).texts == ["T B"]
+    units = whole_units(ds)
+    assert units.texts == ["T B"]
+    (chunk,) = units.chunks  # a real chunk of a real document: its offsets hold
+    (doc,) = units.documents
+    assert chunk.text == doc.text[chunk.start : chunk.end] and chunk.title == "T"
+    assert chunk.id == Chunk.make_id("d", 0, 3, "T B") and chunk.doc_id == "d"
 
 
 def test_chunked_protocol_max_over_chunks_by_hand():
@@ -130,15 +129,15 @@ def test_chunked_protocol_max_over_chunks_by_hand():
     assert units.texts == ["alpha beta.", "gamma delta.", "alpha gamma delta epsilon."]
     assert units.doc_ids == ["d1", "d1", "d2"] and units.max_per_doc == 2
     assert all("Title1" not in t for t in units.texts)  # the title is context, not chunk text
-    enc = HashEncoder()
-    run = IndexSystem("hash", _dense(enc), units).run(ds, k=10)
+    built = system(HashEncoder(), units)
+    run = built.run(ds, k=10)
     # cosine of the query with each chunk: d1's second chunk equals the query (1.0); the first
     # shares nothing (0.0); d2's chunk shares 2 of 4 words: 2 / (sqrt(2) * 2) = 0.7071
     ranked = run.ranked["q"]
-    assert [d for d, _ in ranked] == ["d1", "d2"]
-    assert ranked[0][1] == pytest.approx(1.0, abs=1e-6)
-    assert ranked[1][1] == pytest.approx(2 / (np.sqrt(2) * 2), abs=1e-6)
-    hits = run.chunk_hits["q"]
+    assert list(ranked) == ["d1", "d2"]
+    assert ranked["d1"] == pytest.approx(1.0, abs=1e-6)
+    assert ranked["d2"] == pytest.approx(2 / (np.sqrt(2) * 2), abs=1e-6)
+    hits = built.retriever.retrieve("gamma delta", k=3)  # the chunks behind it
     assert [h.chunk.text for h in hits] == [
         "gamma delta.",
         "alpha gamma delta epsilon.",
@@ -153,14 +152,12 @@ def test_chunked_depth_still_finds_k_documents():
     corpus = {f"d{i}": ("", "x y. x y. x y.") for i in range(6)}
     ds = BeirDataset("dup", corpus, {"q": "x y"}, {"q": {"d5": 1}})
     units = chunked_units(ds, PeriodChunker())
-    run = IndexSystem("hash", _dense(HashEncoder()), units).run(ds, k=4)
-    assert len(run.ranked["q"]) == 4 and len({d for d, _ in run.ranked["q"]}) == 4
-
-
-def _dense(encoder: Encoder):
-    from rag.eval.runner import DenseIndex
-
-    return DenseIndex(encoder)
+    built = system(HashEncoder(), units)
+    assert built.ranker.depth(4) == 12  # 4 documents x their 3 chunks
+    run = built.run(ds, k=4)
+    assert len(run.ranked["q"]) == 4
+    # equal scores everywhere: documents in the store's order (its ties go by insertion)
+    assert list(run.ranked["q"]) == ["d0", "d1", "d2", "d3"]
 
 
 def test_evaluate_encoders_with_a_dense_encoder_object(tiny: Path):
@@ -174,13 +171,13 @@ def test_evaluate_encoders_with_a_dense_encoder_object(tiny: Path):
 
 
 def test_fusion_runs_are_named_and_combine_document_lists():
-    a = SystemRun("a", {"q": [("d1", 3.0), ("d2", 2.0)]})
-    b = SystemRun("b", {"q": [("d2", 0.9), ("d3", 0.8)]})
+    a = SystemRun("a", {"q": {"d1": 3.0, "d2": 2.0}})
+    b = SystemRun("b", {"q": {"d2": 0.9, "d3": 0.8}})
     fused = fuse_runs([a, b], "rrf", k=10)
     assert fused.name == "fusion:rrf"
     # RRF (k=60): d2 = 1/62 + 1/61, d1 = 1/61, d3 = 1/62
-    assert [d for d, _ in fused.ranked["q"]] == ["d2", "d1", "d3"]
-    assert fused.ranked["q"][0][1] == pytest.approx(1 / 62 + 1 / 61)
+    assert list(fused.ranked["q"]) == ["d2", "d1", "d3"]
+    assert fused.ranked["q"]["d2"] == pytest.approx(1 / 62 + 1 / 61)
 
 
 def test_cli_eval_bm25_perfect_run_writes_the_json_schema(tiny: Path, tmp_path: Path, capsys):
@@ -261,9 +258,11 @@ def test_fusion_needs_two_encoders(tiny: Path, capsys):
     assert "at least two" in capsys.readouterr().err
 
 
-def test_units_validate_lengths():
-    with pytest.raises(ValueError):
-        Units(texts=["a"], doc_ids=[])
+def test_units_refuse_chunks_of_unknown_documents():
+    ds = BeirDataset("x", {"d": ("T", "B")}, {}, {})
+    units = whole_units(ds)
+    with pytest.raises(ValueError, match="not given"):
+        Units(chunks=units.chunks, documents=[])
 
 
 def test_unknown_fusion_is_refused_before_encoding(tiny: Path, capsys, monkeypatch):
@@ -272,7 +271,7 @@ def test_unknown_fusion_is_refused_before_encoding(tiny: Path, capsys, monkeypat
     def no_encoding(*args, **kwargs):
         raise AssertionError("encoded before checking the fusion name")
 
-    monkeypatch.setattr(runner.IndexSystem, "run", no_encoding)
+    monkeypatch.setattr(runner, "build_systems", no_encoding)
     argv = ["eval", str(tiny), "--encoder", "bm25", "--encoder", "x", "--fusion", "nope"]
     assert main(argv) == 2
     assert "unknown fusion 'nope'" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests  # noqa
 
 from rag.adapters.langchain import as_langchain_retriever, langchain_retriever_class  # noqa: E402
 from rag.index import EncoderEntry, Index, IndexConfig  # noqa: E402
-from rag.retrieval.multi import FusionRetriever, fused_retriever  # noqa: E402
+from rag.retrieval.multi import FusionRetriever  # noqa: E402
 
 TEXTS = {
     "volcano.md": "# Volcanoes\n\nMagma rises through the crust and erupts as lava.\n\n"
@@ -51,7 +51,7 @@ def shared_index() -> Index:
 
 @lru_cache(maxsize=1)
 def shared_retriever() -> FusionRetriever:
-    return fused_retriever(shared_index())
+    return shared_index().fused_retriever()
 
 
 class TestFusionRetrieverStandard(RetrieversIntegrationTests):
@@ -88,11 +88,11 @@ def test_fused_documents_carry_each_encoders_score_and_rank() -> None:
 
 def test_fused_retriever_over_a_subset_and_with_calibration() -> None:
     index = shared_index()
-    two = fused_retriever(index, "rrf", encoders=["bm25", "wordllama"])
+    two = index.fused_retriever("rrf", encoders=["bm25", "wordllama"])
     hits = two.retrieve("honey bees", k=2)
     assert set(hits[0].components) <= {"bm25", "wordllama"}
     assert hits[0].chunk.source.endswith("bees.md")
-    calibrated = fused_retriever(index, "combsum-zscore@calibration", calibration_queries=8)
+    calibrated = index.fused_retriever("combsum-zscore@calibration", calibration_queries=8)
     assert set(calibrated.calibration.stats) == set(ENCODERS)
     assert calibrated.calibration.num_queries <= 8
     top = calibrated.retrieve("iron and oxygen", k=1)[0]

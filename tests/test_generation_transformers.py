@@ -42,11 +42,11 @@ def test_meets_the_generator_contract(tiny):
 def test_masked_tokens_are_summarised_like_the_numpy_reference():
     import torch
 
-    from rag.generation.transformers import _summaries
+    from rag.generation._torch_decoding import summaries
 
     with np.errstate(divide="ignore"):  # log 0 = -inf: a masked token
         rows = np.log(np.array([[0.5, 0.25, 0.25, 0.0], [0.1, 0.2, 0.3, 0.4]]))
-    got = _summaries(torch.from_numpy(rows))
+    got = summaries(torch.from_numpy(rows))
     want = np.stack(C.distribution_stats(rows), axis=-1)
     np.testing.assert_allclose(got, want, atol=1e-12)
 
@@ -139,13 +139,13 @@ def test_generate_many_batches_prompts_of_different_lengths(tiny):
 
 
 def test_a_shared_prompt_prefix_is_computed_once_with_the_same_results(tiny_lm, monkeypatch):
-    from rag.generation import transformers as T
+    from rag.generation import _torch_decoding as T
 
     head = "the rivers of the north flow into a cold sea and the cities along them trade fish "
     prompts = [head + "and salt", head + "while mountains rise", head + "ok"]
     shared = TransformersGenerator(tiny_lm)
     plain = TransformersGenerator(tiny_lm, share_prefix=False)
-    assert T._shared_prefix([shared.encode_prompt(p) for p in prompts]) >= T.MIN_SHARED_TOKENS
+    assert T.shared_prefix([shared.encode_prompt(p) for p in prompts]) >= T.MIN_SHARED_TOKENS
     passes: list[int] = []
     model = shared.load()[0]
     forward = model.forward
@@ -184,7 +184,7 @@ def test_best_prefix_continues_the_chosen_row_from_its_cache(tiny, monkeypatch):
     def no_restart(*args, **kwargs):
         raise AssertionError("the chosen answer must be continued, not generated again")
 
-    monkeypatch.setattr(tiny, "generate", no_restart)
+    monkeypatch.setattr(tiny, "_generate", no_restart)
     choice = tiny.best_prefix(prompts, choose, prefix_tokens=3, max_new_tokens=9)
     assert [len(g.steps) for g in choice.prefixes] == [3, 3, 3]
     assert choice.chosen == 2 and seen == [[g.text for g in choice.prefixes]]

@@ -204,7 +204,11 @@ def test_known_hashes_skip_parsing_and_adding_an_encoder_embeds_only_for_it(
 
     wider = Index(
         tmp_path / "idx",
-        IndexConfig(encoders=[EncoderEntry("minilm"), EncoderEntry("wordllama")], store="memory"),
+        IndexConfig(
+            encoders=[EncoderEntry("minilm"), EncoderEntry("wordllama")],
+            store="memory",
+            chunker_options={"max_tokens": 64},
+        ),
     )
     report = wider.ingest(load_directory(folder, known_hashes=wider.known_hashes()))
     assert report.chunks_embedded == first.chunks_added  # wordllama's vectors only

@@ -9,13 +9,12 @@ import pytest
 from rag.eval.metrics import evaluate
 from rag.eval.optimize import optimize, paired_t
 from rag.retrieval.multi import DEFAULT_FUSION, FusionConfig, fuse
-from rag.types import Chunk, Hit
 
 
 def synthetic(seed: int, n_queries: int = 60, noise: float = 1.0):
     """Encoder 'good' ranks the relevant doc high; 'noisy' is random; 'mid' is in between."""
     rng = np.random.default_rng(seed)
-    runs: dict[str, dict[str, list[tuple[str, float]]]] = {"good": {}, "noisy": {}, "mid": {}}
+    runs: dict[str, dict[str, dict[str, float]]] = {"good": {}, "noisy": {}, "mid": {}}
     qrels: dict[str, dict[str, int]] = {}
     for q in range(n_queries):
         qid = f"q{q}"
@@ -27,21 +26,12 @@ def synthetic(seed: int, n_queries: int = 60, noise: float = 1.0):
         for name, scale, amount in (("good", 1.0, 1.0), ("noisy", 10.0, 0.0), ("mid", 0.2, 0.4)):
             scores = scale * (amount * signal + noise * rng.normal(size=30))
             order = np.argsort(-scores)[:20]
-            runs[name][qid] = [(docs[i], float(scores[i])) for i in order]
+            runs[name][qid] = {docs[i]: float(scores[i]) for i in order}
     return runs, qrels
 
 
 def exact_ndcg(runs, qrels, config: FusionConfig) -> float:
-    def hits(pairs, name):
-        return [
-            Hit(Chunk(id=d, doc_id=d, text="", start=0, end=0), s, r, name)
-            for r, (d, s) in enumerate(pairs, start=1)
-        ]
-
-    ranked = {
-        q: [h.chunk.id for h in fuse({n: hits(runs[n][q], n) for n in runs}, config, k=10)]
-        for q in qrels
-    }
+    ranked = {q: list(fuse({n: runs[n][q] for n in runs}, config, k=10)) for q in qrels}
     return evaluate(ranked, qrels, ("ndcg@10",))["ndcg@10"]
 
 

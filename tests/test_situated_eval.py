@@ -11,13 +11,8 @@ import pytest
 
 from rag.cli import main
 from rag.eval.beir import BeirDataset
-from rag.eval.runner import (
-    EvalConfig,
-    SituatedIndex,
-    chunked_units,
-    evaluate_encoders,
-    make_chunker,
-)
+from rag.eval.runner import EvalConfig, chunked_units, evaluate_encoders, make_chunker
+from rag.eval.systems import situated_systems
 from tests.fakes import HashEncoder
 
 # The two documents share their first sentence word for word: only the title (context) tells
@@ -73,20 +68,24 @@ def test_context_separates_chunks_that_plain_embedding_cannot() -> None:
     assert report["situated"] == ["plain", "prefix", "sitemb"] and report["residual"] == 0.5
 
 
-def test_residual_index_scores_situated_plus_alpha_chunk() -> None:
+def test_residual_store_scores_situated_plus_alpha_chunk() -> None:
     from rag.encoders.situated import get_situated
 
     units = chunked_units(dataset(), make_chunker(8))
     base = HashEncoder()
-    index = SituatedIndex(get_situated("prefix", base), residual=0.25)
-    index.build(units, batch_size=4, show_progress=False)
-    indices, scores = index.search(["geysers erupts often"], 4, batch_size=4)
+    config = EvalConfig(protocol="chunked", chunk_tokens=8, situated=("prefix",), residual=0.25)
+    prefix, residual = situated_systems("hash", units, config, encoders={"hash": base})
+    assert (prefix.name, residual.name) == ("hash+prefix", "hash+prefix+residual0.25")
+    hits = residual.retriever.retrieve("geysers erupts often", k=4)
     q = base.embed_queries(["geysers erupts often"])[0]
     s = base.embed_documents(get_situated("prefix", base).texts(units.chunks))
     c = base.embed_documents([ch.text for ch in units.chunks])
-    expected = s @ q + 0.25 * (c @ q)
-    np.testing.assert_allclose(scores[0], expected[indices[0]], rtol=1e-5)
-    assert units.doc_ids[int(indices[0][0])] == "d2"
+    expected = dict(zip([ch.id for ch in units.chunks], s @ q + 0.25 * (c @ q), strict=True))
+    np.testing.assert_allclose(
+        [h.score for h in hits], [expected[h.chunk.id] for h in hits], rtol=1e-5
+    )
+    assert hits[0].chunk.doc_id == "d2"
+    assert list(residual.ranker.rank("geysers erupts often", k=2)) == ["d2", "d1"]
 
 
 def test_residual_reuses_the_encoded_vectors_and_counts_their_cost() -> None:

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from rag.base import Store
-from rag.stores import STORES, ChromaStore, MemoryStore, get_store
+from rag.stores import STORES, BM25Store, ChromaStore, MemoryStore, get_store
 from rag.types import Chunk
 
 
 def test_unknown_kind_names_the_valid_choices() -> None:
-    with pytest.raises(ValueError, match="choose one of: chroma, chroma-http, memory"):
+    with pytest.raises(ValueError, match="choose one of: bm25, chroma, chroma-http, memory"):
         get_store("faiss")  # type: ignore[arg-type]
 
 
-def test_each_kind_builds_a_vector_store(tmp_path: Path) -> None:
-    assert set(STORES) == {"chroma", "memory", "chroma-http"}
+def test_each_kind_builds_a_store(tmp_path: Path) -> None:
+    assert set(STORES) == {"chroma", "memory", "chroma-http", "bm25"}
     plain = get_store("memory")
     assert isinstance(plain, MemoryStore) and plain.path is None
     persisted = get_store("memory", path=tmp_path / "m")
@@ -27,6 +27,12 @@ def test_each_kind_builds_a_vector_store(tmp_path: Path) -> None:
     chroma = get_store("chroma", path=tmp_path / "c", collection="enc")
     assert isinstance(chroma, ChromaStore) and isinstance(chroma, Store)
     chroma.close()
+    lexical = get_store("bm25")
+    assert isinstance(lexical, BM25Store) and lexical.kind == "lexical" and lexical.path is None
+    persisted = get_store("bm25", path=tmp_path / "b", method="robertson")
+    persisted.add([Chunk(id="a", doc_id="d", text="a b", start=0, end=3)], [["a", "b"]])
+    again = get_store("bm25", path=tmp_path / "b")
+    assert again.count() == 1 and isinstance(again, BM25Store) and again.method == "robertson"
 
 
 def test_unknown_options_are_refused() -> None:

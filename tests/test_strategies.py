@@ -8,18 +8,19 @@ import math
 
 import pytest
 
-from rag.base import Retriever
-from rag.confidence import METRICS
-from rag.generation import EchoGenerator, Generation, Generator
-from rag.generation.prompts import ABSTAIN_TEXT, PromptTemplate
-from rag.retrieval.confident import (
+from rag.answering import (
+    ABSTAIN_TEXT,
     ConfidentRAG,
     MixtureRAG,
+    PromptTemplate,
     VanillaLLM,
     VanillaRAG,
     make_strategy,
     select,
 )
+from rag.base import Retriever
+from rag.confidence import METRICS
+from rag.generation import EchoGenerator, Generation, Generator
 from rag.types import Chunk, Hit
 
 QUESTION = "What is the capital of France?"
@@ -214,7 +215,7 @@ class NoLogprobs(Generator):
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def generate(self, prompt, *, max_new_tokens=256, temperature=0.0, stop=None, top_k_logprobs=5):
+    def _generate(self, prompt, options):
         return Generation(text=self.text, steps=[], finish_reason="stop", model=self.name)
 
 

@@ -42,7 +42,7 @@ def llm():
 
 
 def test_confident_rag_with_smollm2_answers_from_the_right_source(llm):
-    from rag.retrieval.confident import ConfidentRAG
+    from rag.answering import ConfidentRAG
 
     full = ConfidentRAG(llm, [WRONG, RIGHT], k=1, max_new_tokens=12).answer(QUESTION)
     right = full.candidates[1]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
-    from rag.retrieval.confident import Strategy
+    from rag.answering.strategy import Strategy
 
 Output = Literal["answer", "text", "dict"]
 
@@ -41,9 +41,9 @@ def _runnable_class() -> type:
         ) from exc
 
     class StrategyRunnable(Runnable):
-        """A :class:`~rag.retrieval.confident.Strategy` as a Runnable.
+        """A :class:`~rag.answering.strategy.Strategy` as a Runnable.
 
-        ``output="answer"`` returns the :class:`~rag.generation.answer.Answer`, ``"text"`` its
+        ``output="answer"`` returns the :class:`~rag.types.Answer`, ``"text"`` its
         text (and streams text pieces), ``"dict"`` its JSON-ready dict.
         """
 

@@ -21,7 +21,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.chunking.common import ContextChunker, ContextMode, DocumentTokens, section_runs
+from rag.chunking.common import (
+    ContextChunker,
+    ContextMode,
+    DocumentTokens,
+    section_runs,
+    text_document,
+)
 from rag.chunking.recursive_chunker import RecursiveChunker
 from rag.chunking.sentence_chunker import SentenceChunker
 from rag.chunking.text import split_paragraphs, split_sentences, split_words
@@ -49,6 +55,7 @@ def get_chunker(name: str = DEFAULT_CHUNKER, **kwargs: Any) -> ContextChunker:
 
 
 __all__ = [
+    "text_document",
     "CHUNKERS",
     "DEFAULT_CHUNKER",
     "DEFAULT_CONTEXT_TOKENS",

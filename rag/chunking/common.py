@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 from rag.base import Chunker
 from rag.chunking.offsets import prefix_chars, token_starts
 from rag.tokens import DEFAULT_ENCODING, get_encoding
-from rag.types import Chunk, Document, Span
+from rag.types import Chunk, Document, Span, sha256_hex
 
 ContextMode = Literal["section", "window"]
 CONTEXT_MODES: tuple[str, ...] = ("section", "window")
@@ -264,7 +264,10 @@ class ContextChunker(Chunker):
         ordered, non-overlapping (unless the chunker overlaps by design), stripped, within
         ``max_tokens``, and together holding every non-whitespace character of the range."""
 
-    def chunk(self, document: Document) -> list[Chunk]:
+    def chunk(self, document: Document | str) -> list[Chunk]:
+        """Chunks of ``document``; a plain string is chunked as a document of its own."""
+        if isinstance(document, str):
+            document = text_document(document)
         if not document.text or document.text.isspace():
             return []
         tokens = DocumentTokens(document, self.max_tokens, self.encoding)
@@ -298,3 +301,11 @@ class ContextChunker(Chunker):
             context_end=c_end,
             metadata={"tokens": count},
         )
+
+
+def text_document(text: str, source: str | None = None) -> Document:
+    """A plain string as a Document: its id (and default source) ``text-`` + the first 16 hex
+    digits of its SHA-256, so the same string always gives the same chunk ids."""
+    digest = sha256_hex(text)
+    doc_id = f"text-{digest[:16]}"
+    return Document(id=doc_id, text=text, source=source or doc_id, content_hash=digest)

@@ -68,7 +68,7 @@ def generator_from_args(args: argparse.Namespace) -> Any:
 
 
 def template_from_args(args: argparse.Namespace) -> Any:
-    from rag.generation.prompts import get_template
+    from rag.answering.prompts import get_template
 
     return get_template(args.style)
 
@@ -115,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_strategy(args: argparse.Namespace, index: Any, generator: Any) -> Any:
-    from rag.retrieval.confident import make_strategy
+    from rag.answering.registry import make_strategy
 
     retrievers = []
     if args.strategy != "llm":

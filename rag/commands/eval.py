@@ -186,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
     from rag.eval.runner import EvalConfig, evaluate_encoders
 
     fusions = fusion_names(args.fusion)
-    # Fusions with peers, learning or latency, and fusions that need the indexes' statistics,
-    # run in the fusion benchmark; situated encoders keep the runner's own fusion.
+    # Fusions (with peers, learning, latency and the stores' statistics) run in the fusion
+    # benchmark; with situated encoders the runner fuses the systems' document runs itself.
     bench = bool(fusions or args.peers or args.optimize) and not args.situated
     train = _train_split(args) if args.optimize else None
     config = EvalConfig(

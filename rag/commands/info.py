@@ -29,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"files    {info['files']}")
     print(f"chunks   {info['chunks']}")
     for e in info["encoders"]:
-        extra = f", {e['vectors']} vectors" if "vectors" in e else ""
+        extra = f", {e['vectors']} vectors" if "vectors" in e else f", {e['chunks']} chunks"
         print(f"encoder  {e['name']} ({e['kind']}, situated={e['situated']}{extra})")
     return 0

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.index import IndexConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,14 +21,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="encoder short name or model path; repeat for several (default: minilm)",
     )
-    p.add_argument("--store", choices=["chroma", "memory"], default="chroma")
+    p.add_argument(
+        "--store", choices=["chroma", "memory"], default=None, help="new index: chroma (default)"
+    )
     p.add_argument(
         "--situated",
         default="plain",
         choices=["plain", "prefix", "sitemb", "late"],
         help="how dense encoders embed a chunk with its context (recorded in the index)",
     )
-    p.add_argument("--chunker", default="recursive", help="token | sentence | recursive")
+    p.add_argument(
+        "--chunker", default=None, help="token | sentence | recursive (new index: recursive)"
+    )
     p.add_argument("--chunk-tokens", type=int, default=None, help="max tokens per chunk")
     p.add_argument("--context-tokens", type=int, default=None, help="context window in tokens")
     p.add_argument("--include", action="append", default=None, help="glob, repeatable")
@@ -32,34 +40,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--prune", action="store_true", help="remove indexed files under PATH that are gone"
     )
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start the index again with these settings (to change its chunker or store)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from connectors.directory import load_directory, load_file
-    from rag.encoders.registry import encoder_kind
+def requested_config(args: argparse.Namespace) -> IndexConfig:
+    """What the flags ask for; a setting left out keeps the existing index's (or the default)."""
     from rag.index import EncoderEntry, Index, IndexConfig
 
-    path: Path = args.path
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+    stored = None if args.rebuild else Index.stored_config(args.index)
+    chunker = args.chunker or (stored.chunker if stored else "recursive")
     options: dict[str, object] = {}
+    if stored is not None and stored.chunker == chunker:
+        options.update(stored.chunker_options)
     if args.chunk_tokens:
         options["max_tokens"] = args.chunk_tokens
     if args.context_tokens:
         options["context_tokens"] = args.context_tokens
-    names = args.encoder or ["minilm"]
     entries = []
-    for n in names:
-        kind = encoder_kind(n)
-        entries.append(
-            EncoderEntry(n, kind=kind, situated=args.situated if kind == "dense" else "plain")
-        )
-    config = IndexConfig(
-        encoders=entries, store=args.store, chunker=args.chunker, chunker_options=options
+    for name in args.encoder or ["minilm"]:
+        entry = EncoderEntry(name)
+        if entry.kind == "dense":
+            entry.situated = args.situated
+        entries.append(entry)
+    return IndexConfig(
+        encoders=entries,
+        store=args.store or (stored.store if stored else "chroma"),
+        chunker=chunker,
+        chunker_options=options,
     )
-    index = Index(args.index, config)
+
+
+def run(args: argparse.Namespace) -> int:
+    from connectors.directory import load_directory, load_file
+    from rag.index import Index, IndexConfigError
+
+    path: Path = args.path
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        index = Index(args.index, requested_config(args), rebuild=args.rebuild)
+    except IndexConfigError as exc:
+        raise ValueError(
+            f"{exc.problem}. Run again with --rebuild to rebuild {args.index} with the new "
+            "settings, or choose another --index"
+        ) from None
 
     if path.is_dir():
         include = args.include or ["**/*"]

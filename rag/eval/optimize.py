@@ -30,7 +30,7 @@ import numpy as np
 
 from rag.retrieval.multi import DEFAULT_FUSION, FusionConfig
 
-Ranked = Mapping[str, Sequence[tuple[str, float]]]  # query id -> [(doc id, score)], best first
+Ranked = Mapping[str, Mapping[str, float]]  # query id -> plain run {doc id: score}, best first
 
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
 K_RRF_GRID: tuple[float, ...] = (10.0, 30.0, 60.0, 100.0)
@@ -75,7 +75,7 @@ def _layout(runs: Mapping[str, Ranked], qrels: Mapping[str, Mapping[str, int]]) 
     qids = list(qrels)  # as rag.eval.metrics.evaluate: a query without relevant docs scores 0
     pools: list[dict[str, int]] = []
     for q in qids:
-        docs = {doc for name in names for doc, _ in runs[name].get(q, ())}
+        docs = {doc for name in names for doc in runs[name].get(q, {})}
         pools.append({doc: i for i, doc in enumerate(sorted(docs))})  # slots in chunk id order
     size = max((len(p) for p in pools), default=0) or 1
     shape = (len(qids), size, len(names))
@@ -86,11 +86,7 @@ def _layout(runs: Mapping[str, Ranked], qrels: Mapping[str, Mapping[str, int]]) 
     for i, (q, pool) in enumerate(zip(qids, pools, strict=True)):
         valid[i, : len(pool)] = True
         for j, name in enumerate(names):
-            seen: set[str] = set()
-            for rank, (doc, score) in enumerate(runs[name].get(q, ()), start=1):
-                if doc in seen:
-                    continue
-                seen.add(doc)
+            for rank, (doc, score) in enumerate(runs[name].get(q, {}).items(), start=1):
                 scores[i, pool[doc], j] = score
                 ranks[i, pool[doc], j] = rank
         for doc, grade in qrels[q].items():

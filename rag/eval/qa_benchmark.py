@@ -29,122 +29,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.answering.prompts import PromptTemplate
 from rag.eval.qa import auroc, best_over_golds
+from rag.eval.qa_data import QADataset, build_retrievers, embed_text, load_answers, load_qa_dataset
 from rag.generation.base import Generator, Prompt
-from rag.generation.prompts import PromptTemplate
-from rag.generation.types import Generation
-from rag.types import Chunk, Hit
-
-
-@dataclass
-class QADataset:
-    """Questions with gold answers over a corpus of one chunk per record."""
-
-    name: str
-    chunks: list[Chunk]
-    questions: dict[str, str]
-    answers: dict[str, list[str]]
-
-    def limit(self, n: int | None) -> QADataset:
-        if n is None or n >= len(self.questions):
-            return self
-        if n < 1:
-            raise ValueError(f"the question limit must be at least 1, got {n}")
-        kept = dict(list(self.questions.items())[:n])
-        return QADataset(self.name, self.chunks, kept, {q: self.answers[q] for q in kept})
-
-
-def load_answers(path: Path) -> dict[str, list[str]]:
-    answers: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            obj = json.loads(line)
-            gold = obj.get("answer", obj.get("answers"))
-            if "_id" not in obj or gold is None:
-                raise ValueError(f"{path}:{line_no}: expected {{'_id', 'answer'}}")
-            answers[str(obj["_id"])] = [gold] if isinstance(gold, str) else [str(g) for g in gold]
-    return answers
-
-
-def load_qa_dataset(folder: str | Path, split: str = "test") -> QADataset:
-    """A BEIR folder with ``answers.jsonl``; the questions are those judged in ``split`` that
-    have a gold answer (a ValueError when none has)."""
-    from rag.eval.beir import load_beir
-    from rag.eval.runner import corpus_document
-
-    root = Path(folder)
-    answers_path = root / "answers.jsonl"
-    if not answers_path.is_file():
-        raise FileNotFoundError(f"{root} has no answers.jsonl (gold answers: {{'_id', 'answer'}})")
-    beir = load_beir(root, split)
-    answers = load_answers(answers_path)
-    questions = {q: t for q, t in beir.queries.items() if q in answers}
-    if not questions:
-        raise ValueError(f"no question of split {split!r} has a gold answer in {answers_path}")
-    chunks = []
-    for doc_id, (title, text) in beir.corpus.items():
-        doc = corpus_document(beir.name, doc_id, title, text)
-        chunks.append(
-            Chunk(
-                id=Chunk.make_id(doc.id, 0, len(text), text),
-                doc_id=doc.id,
-                text=text,
-                start=0,
-                end=len(text),
-                source=doc.source,
-                title=doc.title,
-                context=text,
-                context_start=0,
-                context_end=len(text),
-            )
-        )
-    return QADataset(beir.name, chunks, questions, {q: answers[q] for q in questions})
-
-
-def embed_text(chunk: Chunk) -> str:
-    """What the encoders see: the title, then the text (the prompt shows them apart)."""
-    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
-
-
-def build_retrievers(
-    chunks: Sequence[Chunk],
-    encoders: Sequence[str],
-    *,
-    cache: bool = True,
-    label: str = "",
-    batch_size: int = 32,
-) -> dict[str, Any]:
-    """An in-memory retriever per encoder name (BM25 for lexical names; dense vectors in a
-    :class:`~rag.stores.memory.MemoryStore`, cached on disk when ``cache``)."""
-    from rag.encoders.registry import encoder_kind, load_encoder
-    from rag.retrieval.dense import DenseRetriever
-    from rag.retrieval.lexical import LexicalRetriever
-    from rag.stores.memory import MemoryStore
-
-    texts = [embed_text(c) for c in chunks]
-    retrievers: dict[str, Any] = {}
-    for name in encoders:
-        if encoder_kind(name) == "lexical":
-            from rag.encoders.bm25 import BM25Index
-
-            retrievers[name] = LexicalRetriever(BM25Index().index(texts), chunks, name=name)
-            continue
-        encoder = load_encoder(name)
-        if cache:
-            from rag.eval.cache import CachedEncoder
-
-            encoder = CachedEncoder(encoder, label=label)
-        store = MemoryStore()
-        store.add(list(chunks), encoder.embed_documents(texts, batch_size=batch_size))
-        retrievers[name] = DenseRetriever(encoder, store, name=name)
-    return retrievers
+from rag.types import Generation, Hit
 
 
 @dataclass
@@ -472,3 +365,17 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
             f"{row['completion_tokens_per_question']:6.1f}",
             file=file,
         )
+
+
+__all__ = [
+    "QAConfig",
+    "QADataset",
+    "build_retrievers",
+    "embed_text",
+    "evaluate_question",
+    "load_answers",
+    "load_qa_dataset",
+    "print_table",
+    "run_benchmark",
+    "summarise",
+]

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rag.confidence import distribution_stats
-from rag.generation.base import find_stop
-from rag.generation.types import Generation, TokenStep
+from rag.generation.options import find_stop
+from rag.types import Generation, TokenStep
 
 
 class SequenceState:

@@ -1,18 +1,28 @@
-"""The Generator role: one required method, ``generate``; the base class supplies the rest."""
+"""The Generator role: one required method, ``_generate(prompt, options)``; the base class
+supplies the rest, and the public methods that build the options once."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from rag.generation.types import Generation
+from rag.generation.options import GenerationOptions
+from rag.types import Generation
 
 Message = Mapping[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
 
 Prompt = str | Sequence[Message]
 """A plain string, or a list of chat messages. Chat backends wrap a string as one user message."""
+
+Choose = Callable[[list[Generation]], int | None]
+"""Picks one of the prefixes :meth:`Generator.best_prefix` generated (its index), or none."""
+
+
+class GenerationError(RuntimeError):
+    """A backend failed to produce a generation (HTTP error, unreachable server, bad reply)."""
 
 
 @dataclass
@@ -39,120 +49,99 @@ def as_messages(prompt: Prompt) -> list[dict[str, str]]:
     return messages
 
 
-def normalise_stop(stop: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Stop strings as a tuple; a lone string is one stop string (not one per character)."""
-    if stop is None:
-        return ()
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    if any(not s for s in stops):
-        raise ValueError("stop strings must be non-empty")
-    return stops
-
-
-def check_params(max_new_tokens: int, temperature: float, top_k_logprobs: int) -> None:
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k_logprobs < 0:
-        raise ValueError(f"top_k_logprobs must be >= 0, got {top_k_logprobs}")
-
-
-def find_stop(text: str, stops: Sequence[str]) -> int | None:
-    """Index where the earliest stop string starts in ``text``, or None."""
-    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return min(hits) if hits else None
-
-
 class Generator(ABC):
-    """Produces a :class:`Generation` (text + per-token distributions) for a prompt.
+    """Produces a :class:`~rag.types.Generation` (text + per-token distributions) for a prompt.
 
-    ``temperature=0`` is greedy decoding. ``top_k_logprobs`` is how many alternatives each
-    :class:`~rag.generation.types.TokenStep` keeps for inspection; local backends compute the
-    confidence summaries from the full distribution whatever its value.
+    Every public method takes one :class:`~rag.generation.options.GenerationOptions`: as an
+    object, as its fields by keyword (``generate(prompt, max_new_tokens=24)``), or both (the
+    keywords replace the object's fields). The options are built and validated here, once, and
+    handed to the backend's hooks. A backend implements ``_generate(prompt, options)``; it
+    overrides ``_generate_many``, ``_stream`` or ``_best_prefix`` where it can do better than
+    these defaults (batching, token-by-token streaming, continuing a cached prefix).
     """
 
     name: str = "generator"
 
-    @abstractmethod
+    # -- the public methods: options in, the backend's hooks called -----------------------------
+
     def generate(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
-    ) -> Generation: ...
+        self, prompt: Prompt, options: GenerationOptions | None = None, **changes: Any
+    ) -> Generation:
+        """One Generation for ``prompt``."""
+        return self._generate(prompt, GenerationOptions.of(options, **changes))
 
     def generate_many(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
+        self, prompts: Sequence[Prompt], options: GenerationOptions | None = None, **changes: Any
     ) -> list[Generation]:
-        """One Generation per prompt, in order (sequential here; batched where a backend can)."""
-        return [
-            self.generate(
-                p,
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                stop=stop,
-                top_k_logprobs=top_k_logprobs,
-            )
-            for p in prompts
-        ]
+        """One Generation per prompt, in order (batched or concurrent where a backend can)."""
+        return self._generate_many(list(prompts), GenerationOptions.of(options, **changes))
 
     def stream(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
+        self, prompt: Prompt, options: GenerationOptions | None = None, **changes: Any
     ) -> Iterator[str]:
         """Text pieces as they are produced; joined they equal ``generate(...).text``.
 
-        This default yields the whole answer at once; backends that decode token by token
-        override it.
+        A stream yields text only, so no alternatives are collected (``top_k_logprobs=0``).
         """
-        yield self.generate(
-            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop
-        ).text
+        options = GenerationOptions.of(options, **changes).replace(top_k_logprobs=0)
+        return self._stream(prompt, options)
 
     def best_prefix(
         self,
         prompts: Sequence[Prompt],
-        choose: Callable[[list[Generation]], int | None],
+        choose: Choose,
+        options: GenerationOptions | None = None,
         *,
         prefix_tokens: int,
-        max_new_tokens: int = 256,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
+        **changes: Any,
     ) -> PrefixChoice:
         """Generate the first ``prefix_tokens`` tokens of every prompt, let ``choose`` pick one
-        of those prefixes (or None), and finish only the chosen answer (greedy decoding).
+        of those prefixes (or None), and finish only the chosen answer.
 
-        This default generates the prefixes with :meth:`generate_many`, then the chosen answer
-        again from its prompt (greedy decoding makes its first tokens the prefix). Backends that
-        keep their key-value cache continue the chosen prefix instead of starting over.
+        Decoding is greedy (``temperature`` must be 0), so the chosen answer starts with its
+        prefix, and the choice is made on exactly the tokens it begins with.
         """
-        n = min(prefix_tokens, max_new_tokens)
-        prefixes = self.generate_many(
-            prompts, max_new_tokens=n, stop=stop, top_k_logprobs=top_k_logprobs
-        )
+        options = GenerationOptions.of(options, **changes)
+        if options.temperature != 0:
+            raise ValueError(
+                f"best_prefix decodes greedily; temperature must be 0, got {options.temperature}"
+            )
+        if prefix_tokens < 1:
+            raise ValueError(f"prefix_tokens must be >= 1, got {prefix_tokens}")
+        prefix = options.replace(max_new_tokens=min(prefix_tokens, options.max_new_tokens))
+        return self._best_prefix(list(prompts), choose, prefix, options)
+
+    # -- the hooks a backend implements (the first) or overrides --------------------------------
+
+    @abstractmethod
+    def _generate(self, prompt: Prompt, options: GenerationOptions) -> Generation: ...
+
+    def _generate_many(self, prompts: list[Prompt], options: GenerationOptions) -> list[Generation]:
+        """Sequential here."""
+        return [self._generate(p, options) for p in prompts]
+
+    def _stream(self, prompt: Prompt, options: GenerationOptions) -> Iterator[str]:
+        """The whole answer at once here; backends that decode token by token override it."""
+        return iter([self._generate(prompt, options).text])
+
+    def _best_prefix(
+        self,
+        prompts: list[Prompt],
+        choose: Choose,
+        prefix: GenerationOptions,
+        options: GenerationOptions,
+    ) -> PrefixChoice:
+        """``prefix`` are the options of the prefixes (``options`` with fewer tokens).
+
+        Here: the prefixes through :meth:`_generate_many`, then the chosen answer again from its
+        prompt (greedy decoding makes its first tokens the prefix). Backends that keep their
+        key-value cache continue the chosen prefix instead of starting over.
+        """
+        prefixes = self._generate_many(prompts, prefix)
         chosen = choose(prefixes)
         if chosen is None:
             return PrefixChoice(prefixes, None, None)
         final = prefixes[chosen]
-        if final.finish_reason == "length" and n < max_new_tokens:
-            final = self.generate(
-                prompts[chosen],
-                max_new_tokens=max_new_tokens,
-                stop=stop,
-                top_k_logprobs=top_k_logprobs,
-            )
+        if final.finish_reason == "length" and prefix.max_new_tokens < options.max_new_tokens:
+            final = self._generate(prompts[chosen], options)
         return PrefixChoice(prefixes, chosen, final)

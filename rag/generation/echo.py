@@ -8,15 +8,9 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from rag.generation._decoding import step_from_logprobs
-from rag.generation.base import (
-    Generator,
-    Prompt,
-    as_messages,
-    check_params,
-    find_stop,
-    normalise_stop,
-)
-from rag.generation.types import Generation
+from rag.generation.base import Generator, Prompt, as_messages
+from rag.generation.options import GenerationOptions, find_stop
+from rag.types import Generation
 
 _PIECE = re.compile(r"\s*\S+")
 
@@ -88,24 +82,15 @@ class EchoGenerator(Generator):
         row[0] = c
         return row[None, :]
 
-    def generate(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
-    ) -> Generation:
-        check_params(max_new_tokens, temperature, top_k_logprobs)
+    def _generate(self, prompt: Prompt, options: GenerationOptions) -> Generation:
         self.calls.append(prompt)
         pieces = _pieces(self._answer(prompt))
         finish = "stop"
-        if len(pieces) > max_new_tokens:
-            pieces, finish = pieces[:max_new_tokens], "length"
+        if len(pieces) > options.max_new_tokens:
+            pieces, finish = pieces[: options.max_new_tokens], "length"
         text = "".join(pieces)
         starts = np.cumsum([0, *(len(p) for p in pieces)])[:-1]
-        cut = find_stop(text, normalise_stop(stop))
+        cut = find_stop(text, options.stop)
         if cut is not None:
             keep = [i for i, s in enumerate(starts) if s < cut]
             pieces, text, finish = [pieces[i] for i in keep], text[:cut], "stop"
@@ -118,7 +103,7 @@ class EchoGenerator(Generator):
             def decode_one(j: int, piece: str = piece, chosen: int = chosen) -> str:
                 return piece if j == chosen else f"<{j}>"
 
-            steps.append(step_from_logprobs(logprobs, chosen, top_k_logprobs, decode_one))
+            steps.append(step_from_logprobs(logprobs, chosen, options.top_k_logprobs, decode_one))
         return Generation(
             text=text,
             steps=steps,
@@ -128,16 +113,6 @@ class EchoGenerator(Generator):
             seconds=0.0,
         )
 
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-    ) -> Iterator[str]:
+    def _stream(self, prompt: Prompt, options: GenerationOptions) -> Iterator[str]:
         """The answer word by word."""
-        text = self.generate(
-            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop
-        ).text
-        yield from _pieces(text)
+        yield from _pieces(self._generate(prompt, options).text)

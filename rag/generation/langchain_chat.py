@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-from rag.generation.base import (
-    Generator,
-    Prompt,
-    as_messages,
-    check_params,
-    find_stop,
-    normalise_stop,
-)
+from rag.generation.base import Generator, Prompt, as_messages
 from rag.generation.openai_compatible import parse_logprobs
-from rag.generation.types import Generation, TokenStep
+from rag.generation.options import GenerationOptions, find_stop
+from rag.types import Generation, TokenStep
 
 
 def _text(message: Any) -> str:
@@ -90,50 +84,23 @@ class LangChainChatGenerator(Generator):
             seconds=seconds,
         )
 
-    def generate(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
-    ) -> Generation:
-        check_params(max_new_tokens, temperature, top_k_logprobs)
-        stops = normalise_stop(stop)
+    def _generate(self, prompt: Prompt, options: GenerationOptions) -> Generation:
         started = time.perf_counter()
-        message = self.chat_model.invoke(as_messages(prompt), stop=list(stops) or None)
-        return self._to_generation(message, stops, time.perf_counter() - started)
+        message = self.chat_model.invoke(as_messages(prompt), stop=list(options.stop) or None)
+        return self._to_generation(message, options.stop, time.perf_counter() - started)
 
-    def generate_many(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
-    ) -> list[Generation]:
+    def _generate_many(self, prompts: list[Prompt], options: GenerationOptions) -> list[Generation]:
         """Through the model's ``batch`` (concurrent calls for most chat models)."""
-        check_params(max_new_tokens, temperature, top_k_logprobs)
-        stops = normalise_stop(stop)
         started = time.perf_counter()
         messages = self.chat_model.batch(
-            [as_messages(p) for p in prompts], stop=list(stops) or None
+            [as_messages(p) for p in prompts], stop=list(options.stop) or None
         )
         seconds = time.perf_counter() - started
-        return [self._to_generation(m, stops, seconds) for m in messages]
+        return [self._to_generation(m, options.stop, seconds) for m in messages]
 
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-    ) -> Iterator[str]:
+    def _stream(self, prompt: Prompt, options: GenerationOptions) -> Iterator[str]:
         """The model's own stream; text is held back only as far as a stop string could reach."""
-        stops = normalise_stop(stop)
+        stops = options.stop
         hold = max((len(s) for s in stops), default=1) - 1
         text, emitted = "", 0
         for chunk in self.chat_model.stream(as_messages(prompt), stop=list(stops) or None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator as PyGenerator
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from rag.generation._decoding import (
     log_softmax,
     step_from_logprobs,
 )
-from rag.generation.base import Generator, Prompt, as_messages, check_params, normalise_stop
+from rag.generation.base import Generator, Prompt, as_messages
 from rag.generation.models import smollm2_gguf_path
-from rag.generation.types import Generation
+from rag.generation.options import GenerationOptions
+from rag.types import Generation
 
 LLAMACPP_EXTRA = "'situated-rag[llamacpp]'"
 
@@ -118,14 +119,9 @@ class LlamaCppGenerator(Generator):
         return list(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)), ()
 
     def _decode(
-        self,
-        prompt: Prompt,
-        max_new_tokens: int,
-        temperature: float,
-        stop: str | Sequence[str] | None,
-        top_k_logprobs: int,
+        self, prompt: Prompt, options: GenerationOptions
     ) -> PyGenerator[str, None, Generation]:
-        check_params(max_new_tokens, temperature, top_k_logprobs)
+        max_new_tokens = options.max_new_tokens
         llama_cpp = _import_llama_cpp()
         llm = self.load()
         started = time.perf_counter()
@@ -145,7 +141,7 @@ class LlamaCppGenerator(Generator):
         def decode_one(token_id: int) -> str:
             return llm.detokenize([token_id]).decode("utf-8", "replace")
 
-        state = SequenceState(normalise_stop(stop))
+        state = SequenceState(options.stop)
         with self._lock:
             llm.reset()
             llm.eval(ids)
@@ -153,13 +149,13 @@ class LlamaCppGenerator(Generator):
                 pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
                 logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).copy()
                 logprobs = log_softmax(logits)
-                token_id = choose_token(logprobs, temperature, self.rng)
+                token_id = choose_token(logprobs, options.temperature, self.rng)
                 if token_id in eos:
                     state.finish("stop")
                 else:
                     state.add(
                         token_id,
-                        step_from_logprobs(logprobs, token_id, top_k_logprobs, decode_one),
+                        step_from_logprobs(logprobs, token_id, options.top_k_logprobs, decode_one),
                         llm.detokenize(state.ids + [token_id]).decode("utf-8", "replace"),
                     )
                     if step == max_new_tokens - 1:
@@ -172,23 +168,8 @@ class LlamaCppGenerator(Generator):
                 llm.eval([token_id])
         return state.result(self.name, len(ids), time.perf_counter() - started)
 
-    def generate(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
-    ) -> Generation:
-        return drain(self._decode(prompt, max_new_tokens, temperature, stop, top_k_logprobs))
+    def _generate(self, prompt: Prompt, options: GenerationOptions) -> Generation:
+        return drain(self._decode(prompt, options))
 
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-    ) -> Iterator[str]:
-        yield from self._decode(prompt, max_new_tokens, temperature, stop, 0)
+    def _stream(self, prompt: Prompt, options: GenerationOptions) -> Iterator[str]:
+        yield from self._decode(prompt, options)

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.generation.base import Generator, Prompt, as_messages, check_params, normalise_stop
-from rag.generation.types import Generation, GenerationError, TokenStep
+from rag.generation.base import GenerationError, Generator, Prompt, as_messages
+from rag.generation.options import GenerationOptions
+from rag.types import Generation, TokenStep
 
 
 def parse_logprobs(
@@ -79,32 +80,22 @@ class OpenAICompatibleGenerator(Generator):
     def url(self) -> str:
         return f"{self.base_url}/chat/completions"
 
-    def _body(
-        self,
-        prompt: Prompt,
-        max_new_tokens: int,
-        temperature: float,
-        stop: str | Sequence[str] | None,
-        top_k_logprobs: int,
-        stream: bool,
-    ) -> dict[str, Any]:
-        check_params(max_new_tokens, temperature, top_k_logprobs)
+    def _body(self, prompt: Prompt, options: GenerationOptions, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": as_messages(prompt),
-            "max_tokens": max_new_tokens,
-            "temperature": temperature,
+            "max_tokens": options.max_new_tokens,
+            "temperature": options.temperature,
             **self.extra_body,
         }
-        stops = normalise_stop(stop)
-        if stops:
-            body["stop"] = list(stops)
+        if options.stop:
+            body["stop"] = list(options.stop)
         if stream:
             body["stream"] = True
         else:
             body["logprobs"] = True
-            if top_k_logprobs:
-                body["top_logprobs"] = top_k_logprobs
+            if options.top_k_logprobs:
+                body["top_logprobs"] = options.top_k_logprobs
         return body
 
     def _open(self, body: dict[str, Any]) -> Any:
@@ -126,16 +117,8 @@ class OpenAICompatibleGenerator(Generator):
         except TimeoutError as exc:
             raise GenerationError(f"{self.url} did not answer within {self.timeout} s") from exc
 
-    def generate(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
-    ) -> Generation:
-        body = self._body(prompt, max_new_tokens, temperature, stop, top_k_logprobs, False)
+    def _generate(self, prompt: Prompt, options: GenerationOptions) -> Generation:
+        body = self._body(prompt, options, stream=False)
         started = time.perf_counter()
         with self._open(body) as response:
             raw = response.read()
@@ -158,41 +141,16 @@ class OpenAICompatibleGenerator(Generator):
             seconds=seconds,
         )
 
-    def generate_many(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-        top_k_logprobs: int = 5,
-    ) -> list[Generation]:
+    def _generate_many(self, prompts: list[Prompt], options: GenerationOptions) -> list[Generation]:
         """Up to ``concurrency`` requests in flight; results keep the order of ``prompts``."""
-
-        def one(prompt: Prompt) -> Generation:
-            return self.generate(
-                prompt,
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                stop=stop,
-                top_k_logprobs=top_k_logprobs,
-            )
-
         if self.concurrency == 1 or len(prompts) < 2:
-            return [one(p) for p in prompts]
+            return [self._generate(p, options) for p in prompts]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(one, prompts))
+            return list(pool.map(lambda p: self._generate(p, options), prompts))
 
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None,
-    ) -> Iterator[str]:
+    def _stream(self, prompt: Prompt, options: GenerationOptions) -> Iterator[str]:
         """Text deltas from a server-sent-events stream (``"stream": true``)."""
-        body = self._body(prompt, max_new_tokens, temperature, stop, 0, True)
+        body = self._body(prompt, options, stream=True)
         with self._open(body) as response:
             for raw_line in response:
                 line = raw_line.decode("utf-8").strip()

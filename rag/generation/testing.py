@@ -110,7 +110,7 @@ def check_generator(
     """
     import math
 
-    from rag.generation.types import Generation, TokenStep
+    from rag.types import Generation, TokenStep
 
     first = generator.generate(prompts[0], max_new_tokens=max_new_tokens)
     _expect(isinstance(first, Generation), "generate must return a Generation")

@@ -1,4 +1,4 @@
-"""A persistent index folder: documents -> chunks -> one vector index per encoder.
+"""The index folder facade: configuration, docstore and stores, ingestion, retrievers.
 
 Layout of ``DIR`` (transparent, versioned files; no pickle)::
 
@@ -7,57 +7,34 @@ Layout of ``DIR`` (transparent, versioned files; no pickle)::
     docstore/         one JSON file per document with its chunks (the source of truth for text)
     chroma/           the embedded Chroma database (one collection per dense encoder)
     memory/NAME/      or the exact numpy store, one folder per dense encoder
-    bm25/NAME/        lexical indexes, rebuilt from the docstore when something changed
-
-Crash safety: a file's manifest entry is written only after its chunks are in every store and
-in the docstore, and every file is replaced atomically. A run killed part-way leaves the old
-manifest entry in place, so the next run redoes that file; chunk ids derive from content, so the
-upserts are idempotent and ``existing_ids`` skips the embedding that already happened.
+    lexical/NAME/     one BM25 store per lexical encoder, updated per file like the others
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from rag.types import Chunk, Document, IngestError
+from rag.files import write_json_atomic
+from rag.index.config import EncoderEntry, IndexConfig, merge_config
+from rag.index.docstore import Docstore
+from rag.index.ingest import Ingestion, IngestReport, Target, remove_documents
+from rag.types import Chunk, Document, Hit, IngestError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from connectors.directory import UnchangedFile
     from rag.base import Encoder, Retriever, Store
+    from rag.retrieval.multi import FusionConfig, FusionRetriever
+    from rag.retrieval.normalize import ScoreStats
 
-FORMAT_VERSION = 1
-StoreKind = Literal["chroma", "memory"]
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temp file and ``os.replace`` so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def chunk_to_dict(chunk: Chunk) -> dict[str, Any]:
-    data = asdict(chunk)
-    data["section"] = list(chunk.section)
-    return data
-
-
-def chunk_from_dict(data: dict[str, Any]) -> Chunk:
-    return Chunk(**{**data, "section": tuple(data.get("section", ()))})
+# What an index folder may hold: only these are removed by a rebuild.
+_PARTS = ("index.json", "manifest.json", "docstore", "chroma", "memory", "lexical", "bm25")
 
 
 def collection_name(encoder: str) -> str:
@@ -67,99 +44,79 @@ def collection_name(encoder: str) -> str:
     return safe_collection_name(encoder)
 
 
-@dataclass
-class EncoderEntry:
-    """An encoder configured on an index; ``situated`` names how chunks are turned into text."""
-
-    name: str
-    kind: Literal["dense", "lexical"] = "dense"
-    situated: str = "plain"
-
-
-@dataclass
-class IndexConfig:
-    encoders: list[EncoderEntry] = field(default_factory=lambda: [EncoderEntry("minilm")])
-    store: StoreKind = "chroma"
-    chunker: str = "recursive"
-    chunker_options: dict[str, Any] = field(default_factory=dict)
-    format: int = FORMAT_VERSION
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> IndexConfig:
-        if data.get("format") != FORMAT_VERSION:
-            raise ValueError(
-                f"index format {data.get('format')!r} is not supported (expected {FORMAT_VERSION})"
-            )
-        encoders = [EncoderEntry(**e) for e in data["encoders"]]
-        return cls(**{**data, "encoders": encoders})
-
-
-@dataclass
-class IngestReport:
-    """What one ``ingest`` run did, file by file."""
-
-    ingested: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[IngestError] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    chunks_added: int = 0
-    chunks_embedded: int = 0
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        lines = [
-            f"ingested {len(self.ingested)} files ({self.chunks_added} chunks, "
-            f"{self.chunks_embedded} embedded), unchanged {len(self.unchanged)}, "
-            f"failed {len(self.failed)}, removed {len(self.removed)} in {self.seconds:.1f}s"
-        ]
-        lines += [f"  failed: {e.path}: {e.reason}" for e in self.failed]
-        return "\n".join(lines)
-
-
 class Index:
-    """Open (or create) an index folder. Encoders and stores are loaded on first use."""
+    """Open (or create) an index folder. Encoders and stores are loaded on first use.
 
-    def __init__(self, root: str | os.PathLike[str], config: IndexConfig | None = None) -> None:
+    ``config`` is what the caller asks for: on a new folder it is the configuration; on an
+    existing one its encoders are added, and a different chunker, chunker option or store
+    raises :class:`~rag.index.config.IndexConfigError` (``rebuild=True`` starts the folder
+    again with ``config`` instead).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        config: IndexConfig | None = None,
+        *,
+        rebuild: bool = False,
+    ) -> None:
         self.root = Path(root)
-        config_path = self.root / "index.json"
-        if config_path.exists():
-            stored = IndexConfig.from_json(json.loads(config_path.read_text("utf-8")))
-            if config is not None:
-                stored = self._merge_config(stored, config)
+        if rebuild:
+            self._clear()
+        stored = self.stored_config(self.root)
+        if stored is None:
+            self.config = config or IndexConfig()
+        elif config is None:
             self.config = stored
         else:
-            self.config = config or IndexConfig()
-        self._manifest: dict[str, Any] | None = None
+            self.config = merge_config(stored, config, str(self.root))
+        self.docstore = Docstore(self.root)
         self._encoders: dict[str, Encoder] = {}
         self._stores: dict[str, Store] = {}
+        if stored is not None and stored.format == 1:
+            self._migrate_lexical()
+
+    @classmethod
+    def create(
+        cls,
+        root: str | os.PathLike[str],
+        encoders: Sequence[str | EncoderEntry] = ("minilm",),
+        *,
+        store: str = "chroma",
+        chunker: str = "recursive",
+        chunker_options: Mapping[str, Any] | None = None,
+        situated: str = "plain",
+        rebuild: bool = False,
+    ) -> Index:
+        """An index at ``root`` with these encoders (each one's kind from the registry; dense
+        ones embed with the ``situated`` mode). Opening an existing, matching index is fine;
+        a mismatch raises unless ``rebuild``."""
+        entries = [e if isinstance(e, EncoderEntry) else _entry(e, situated) for e in encoders]
+        config = IndexConfig(
+            encoders=entries,
+            store=store,  # type: ignore[arg-type]
+            chunker=chunker,
+            chunker_options=dict(chunker_options or {}),
+        )
+        return cls(root, config, rebuild=rebuild)
 
     @staticmethod
-    def _merge_config(stored: IndexConfig, requested: IndexConfig) -> IndexConfig:
-        """An existing index keeps its chunking and store; requested encoders are added."""
-        if (requested.chunker, requested.chunker_options) != (
-            stored.chunker,
-            stored.chunker_options,
-        ) and requested.chunker_options:
-            raise ValueError(
-                "this index was built with chunker "
-                f"{stored.chunker} {stored.chunker_options}; use a new --index to change it"
-            )
-        by_name = {e.name: e for e in stored.encoders}
-        for entry in requested.encoders:
-            known = by_name.get(entry.name)
-            if known is None:
-                stored.encoders.append(entry)
-            elif known.situated != entry.situated:
-                raise ValueError(
-                    f"encoder {entry.name!r} is indexed with situated={known.situated!r}; "
-                    f"use a new --index for situated={entry.situated!r}"
-                )
-        return stored
+    def stored_config(root: str | os.PathLike[str]) -> IndexConfig | None:
+        """The configuration saved in ``root``, or ``None`` when there is no index there."""
+        path = Path(root) / "index.json"
+        if not path.exists():
+            return None
+        return IndexConfig.from_json(json.loads(path.read_text("utf-8")))
 
-    # -- files -------------------------------------------------------------------------------
+    def _clear(self) -> None:
+        for name in _PARTS:
+            part = self.root / name
+            if part.is_dir():
+                shutil.rmtree(part)
+            else:
+                part.unlink(missing_ok=True)
+
+    # -- what it holds -----------------------------------------------------------------------
 
     @property
     def exists(self) -> bool:
@@ -167,35 +124,17 @@ class Index:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        if self._manifest is None:
-            path = self.root / "manifest.json"
-            self._manifest = json.loads(path.read_text("utf-8")) if path.exists() else {"files": {}}
-        return self._manifest
-
-    def _save_manifest(self) -> None:
-        write_json_atomic(self.root / "manifest.json", {"format": FORMAT_VERSION, **self.manifest})
-
-    def _save_config(self) -> None:
-        write_json_atomic(self.root / "index.json", self.config.to_json())
-
-    def _docstore_path(self, doc_id: str) -> Path:
-        from rag.types import sha256_hex
-
-        return self.root / "docstore" / f"{sha256_hex(doc_id)[:40]}.json"
+        return self.docstore.manifest
 
     def known_hashes(self) -> dict[str, str]:
         """Source path -> content hash of every indexed file (lets connectors skip parsing)."""
-        return {doc_id: e["content_hash"] for doc_id, e in self.manifest["files"].items()}
+        return self.docstore.known_hashes()
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
-        path = self._docstore_path(doc_id)
-        if not path.exists():
-            return []
-        return [chunk_from_dict(c) for c in json.loads(path.read_text("utf-8"))["chunks"]]
+        return self.docstore.chunks_of(doc_id)
 
     def all_chunks(self) -> Iterator[Chunk]:
-        for doc_id in sorted(self.manifest["files"]):
-            yield from self.chunks_of(doc_id)
+        return self.docstore.iter_chunks()
 
     # -- components ----------------------------------------------------------------------------
 
@@ -210,40 +149,41 @@ class Index:
         if name not in self._stores:
             from rag.stores import get_store
 
-            if self.config.store == "chroma":
-                store = get_store(
-                    "chroma", path=self.root / "chroma", collection=collection_name(name)
-                )
+            entry = self.config.entry(name)
+            folder = collection_name(name)
+            if entry.kind == "lexical":
+                store = get_store("bm25", path=self.root / "lexical" / folder)
+            elif self.config.store == "chroma":
+                store = get_store("chroma", path=self.root / "chroma", collection=folder)
             else:
-                store = get_store("memory", path=self.root / "memory" / collection_name(name))
+                store = get_store("memory", path=self.root / "memory" / folder)
             self._stores[name] = store
         return self._stores[name]
 
-    def _bm25_folder(self, name: str) -> Path:
-        return self.root / "bm25" / collection_name(name)
-
-    def dense_encoders(self) -> list[EncoderEntry]:
-        return [e for e in self.config.encoders if e.kind == "dense"]
-
-    def lexical_encoders(self) -> list[EncoderEntry]:
-        return [e for e in self.config.encoders if e.kind == "lexical"]
-
-    def embed_text(self, chunk: Chunk, entry: EncoderEntry) -> str:
-        """The text a lexical encoder indexes for a chunk (the displayed text stays
-        ``chunk.text``); dense encoders embed through :meth:`situated_encoder`."""
-        if entry.situated == "plain":
-            return chunk.text
-        from rag.encoders.situated import situated_text
-
-        return situated_text(chunk, entry.situated)
-
-    def situated_encoder(self, entry: EncoderEntry) -> Any:
-        """The situated encoder (SitEmb, arXiv 2508.01959; late chunking, arXiv 2409.04701; or
-        a prefix header) over a dense encoder: it embeds chunks with their context and queries
-        the way that mode expects."""
+    def query_encoder(self, entry: EncoderEntry) -> Any:
+        """What embeds queries for ``entry``: the encoder, or its situated wrapper (SitEmb,
+        arXiv 2508.01959; late chunking, arXiv 2409.04701; a prefix header)."""
+        if entry.situated == "plain" or entry.kind == "lexical":
+            return self.encoder(entry.name)
         from rag.encoders.situated import get_situated
 
         return get_situated(entry.situated, self.encoder(entry.name))
+
+    def chunk_embedder(self, entry: EncoderEntry) -> Callable[[Sequence[Chunk]], Any]:
+        """How ``entry`` turns chunks into what its store holds (the shown text stays
+        ``chunk.text``): a lexical encoder indexes the mode's text, a dense one embeds through
+        its situated encoder."""
+
+        def embed(chunks: Sequence[Chunk]) -> Any:
+            show = len(chunks) > 64
+            if entry.kind == "lexical" or entry.situated == "plain":
+                from rag.encoders.situated import situated_text
+
+                texts = [situated_text(c, entry.situated) for c in chunks]
+                return self.encoder(entry.name).embed_documents(texts, show_progress=show)
+            return self.query_encoder(entry).embed_chunks(chunks, show_progress=show).situated
+
+        return embed
 
     # -- ingest --------------------------------------------------------------------------------
 
@@ -251,187 +191,51 @@ class Index:
         self,
         documents: Iterable[Document | IngestError | UnchangedFile],
         *,
-        prune_missing_under: str | None = None,
+        prune_missing_under: str | os.PathLike[str] | None = None,
         batch_chunks: int = 256,
         progress: Callable[[str], None] | None = None,
     ) -> IngestReport:
         """Add new and changed documents; skip unchanged ones; report failures.
 
-        ``prune_missing_under``: a source path prefix; indexed files under it that were not in
-        ``documents`` are removed (a deleted file's chunks go only when asked).
+        ``prune_missing_under``: a folder; indexed files inside it (by path components) that
+        were not in ``documents`` are removed (a deleted file's chunks go only when asked).
         """
-        import time
-
-        from connectors.directory import UnchangedFile
         from rag.chunking import get_chunker
 
-        start = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._save_config()
-        chunker = get_chunker(self.config.chunker, **self.config.chunker_options)
-        report = IngestReport()
-        files = self.manifest["files"]
-        wanted = sorted(e.name for e in self.config.encoders)
-        seen: set[str] = set()
-        pending: list[tuple[Document, list[Chunk]]] = []
-        changed = False
-
-        def flush() -> None:
-            nonlocal changed
-            if not pending:
-                return
-            all_chunks = [c for _, cs in pending for c in cs]
-            for entry in self.dense_encoders():
-                report.chunks_embedded += self._embed_missing(entry, all_chunks)
-            for doc, chunks in pending:
-                self._commit_document(doc, chunks, wanted)
-                report.ingested.append(doc.source)
-                report.chunks_added += len(chunks)
-            self._save_manifest()
-            pending.clear()
-            changed = True
-
-        for item in documents:
-            if isinstance(item, UnchangedFile):
-                item = self._known_document(item)
-                if item is None:
-                    continue
-            if isinstance(item, IngestError):
-                seen.add(item.path)  # a file that fails now keeps what was stored before
-                report.failed.append(item)
-                if progress:
-                    progress(item.path)
-                continue
-            if item.id != item.source:
-                # The manifest is keyed by source path: failures (which carry only a path) and
-                # pruning must agree with it, and chunk ids stay unique across ingest roots.
-                item = replace(item, id=item.source)
-            seen.add(item.id)
-            entry = files.get(item.id)
-            if (
-                entry is not None
-                and entry["content_hash"] == item.content_hash
-                and sorted(entry.get("encoders", [])) == wanted
-            ):
-                report.unchanged.append(item.source)
-            elif entry is not None and entry["content_hash"] == item.content_hash:
-                # Same file, new encoder set: embed the stored chunks for the new encoders only.
-                pending.append((item, self.chunks_of(item.id)))
-            else:
-                try:
-                    chunks = chunker.chunk(item)
-                except Exception as exc:  # one bad document must not stop the batch
-                    report.failed.append(IngestError(item.source, f"chunking failed: {exc}"))
-                    continue
-                if not chunks:
-                    report.failed.append(IngestError(item.source, "no text to index"))
-                else:
-                    pending.append((item, chunks))
-                    if sum(len(cs) for _, cs in pending) >= batch_chunks:
-                        flush()
-            if progress:
-                progress(item.source)
-        flush()
-
-        if prune_missing_under is not None:
-            for doc_id, entry in sorted(files.items()):
-                if doc_id not in seen and entry["source"].startswith(prune_missing_under):
-                    self._remove_document(doc_id)
-                    report.removed.append(entry["source"])
-                    changed = True
-            self._save_manifest()
-        if changed or any(not self._bm25_folder(e.name).exists() for e in self.lexical_encoders()):
-            self._rebuild_lexical()
-        self._save_manifest()
-        report.seconds = time.perf_counter() - start
-        return report
-
-    def _known_document(self, item: UnchangedFile) -> Document | None:
-        """A text-less stand-in for an unparsed, unchanged file (its chunks are in the docstore)."""
-        entry = self.manifest["files"].get(item.path)
-        if entry is None or entry["content_hash"] != item.content_hash:
-            return None  # the caller's hashes were stale; nothing to say about this file
-        return Document(
-            id=item.path,
-            text="",
-            source=item.path,
-            content_hash=item.content_hash,
-            title=entry.get("title"),
+        write_json_atomic(self.root / "index.json", self.config.to_json())
+        targets = [
+            Target(e.name, self.store(e.name), self.chunk_embedder(e), e.kind or "dense")
+            for e in self.config.encoders
+        ]
+        run = Ingestion(
+            self.docstore,
+            get_chunker(self.config.chunker, **self.config.chunker_options),
+            targets,
+            batch_chunks=batch_chunks,
+            progress=progress,
         )
-
-    def _embed_missing(self, entry: EncoderEntry, chunks: Sequence[Chunk]) -> int:
-        store = self.store(entry.name)
-        unique = list({c.id: c for c in chunks}.values())
-        have = store.existing_ids([c.id for c in unique])
-        todo = [c for c in unique if c.id not in have]
-        if not todo:
-            return 0
-        if entry.situated == "plain":
-            vectors = self.encoder(entry.name).embed_documents(
-                [c.text for c in todo], show_progress=len(todo) > 64
-            )
-        else:
-            situated = self.situated_encoder(entry)
-            vectors = situated.embed_chunks(todo, show_progress=len(todo) > 64).situated
-        store.add(todo, vectors)
-        return len(todo)
-
-    def _commit_document(self, doc: Document, chunks: list[Chunk], encoders: list[str]) -> None:
-        files = self.manifest["files"]
-        new_ids = [c.id for c in chunks]
-        old = files.get(doc.id)
-        if old is not None:
-            stale = sorted(set(old["chunk_ids"]) - set(new_ids))
-            if stale:
-                for entry in self.dense_encoders():
-                    self.store(entry.name).delete(stale)
-        write_json_atomic(
-            self._docstore_path(doc.id),
-            {"doc_id": doc.id, "source": doc.source, "chunks": [chunk_to_dict(c) for c in chunks]},
-        )
-        files[doc.id] = {
-            "source": doc.source,
-            "content_hash": doc.content_hash,
-            "title": doc.title,
-            "chunk_ids": new_ids,
-            "encoders": encoders,
-        }
-
-    def _remove_document(self, doc_id: str) -> None:
-        files = self.manifest["files"]
-        entry = files.get(doc_id)
-        if entry is None:
-            return
-        for enc in self.dense_encoders():
-            self.store(enc.name).delete(entry["chunk_ids"])
-        self._docstore_path(doc_id).unlink(missing_ok=True)
-        del files[doc_id]
+        return run.run(documents, prune_missing_under=prune_missing_under)
 
     def remove(self, doc_ids: Sequence[str]) -> None:
-        for doc_id in doc_ids:
-            self._remove_document(doc_id)
-        self._save_manifest()
-        self._rebuild_lexical()
+        """Remove documents (by id, which is their source path) from every store."""
+        stores = [self.store(e.name) for e in self.config.encoders]
+        remove_documents(self.docstore, stores, [d for d in doc_ids if d in self.docstore.files])
+        self.docstore.save_manifest()
 
-    def _rebuild_lexical(self) -> None:
-        lexical = self.lexical_encoders()
-        if not lexical:
-            return
-        from rag.encoders.bm25 import BM25Index
-
-        chunks = list(self.all_chunks())
+    def _migrate_lexical(self) -> None:
+        """Format 1 kept BM25 outside the stores: fill each lexical store from the docstore
+        once, then record format 2 (the old ``bm25/`` folder goes last)."""
+        lexical = [e for e in self.config.encoders if e.kind == "lexical"]
+        chunks = list(self.docstore.iter_chunks())
         for entry in lexical:
-            folder = self._bm25_folder(entry.name)
-            bm25 = BM25Index()
-            bm25.index([self.embed_text(c, entry) for c in chunks])
-            tmp = folder.with_name(folder.name + ".tmp")
-            if tmp.exists():
-                _rmtree(tmp)
-            bm25.save(tmp)
-            write_json_atomic(tmp / "chunk_ids.json", [c.id for c in chunks])
-            if folder.exists():
-                _rmtree(folder)
-            os.replace(tmp, folder)
+            store = self.store(entry.name)
+            if chunks and store.count() == 0:
+                store.add(chunks, self.chunk_embedder(entry)(chunks))
+        self.config.format = 2
+        write_json_atomic(self.root / "index.json", self.config.to_json())
+        if (self.root / "bm25").is_dir():
+            shutil.rmtree(self.root / "bm25")
 
     # -- search --------------------------------------------------------------------------------
 
@@ -439,56 +243,65 @@ class Index:
         """A retriever over one configured encoder; by default the only one, or all of them
         fused with the default fusion when the index has several."""
         if not self.exists:
-            raise FileNotFoundError(f"no index at {self.root} (run `rag ingest PATH --index ...`)")
+            raise FileNotFoundError(f"no index at {self.root}: ingest documents into it first")
         if encoder is None and len(self.config.encoders) > 1:
             return self.fused_retriever()
-        entries = {e.name: e for e in self.config.encoders}
-        name = encoder or self.config.encoders[0].name
-        if name not in entries:
-            raise ValueError(f"encoder {name!r} is not in this index; it has {sorted(entries)}")
-        entry = entries[name]
-        if entry.kind == "lexical":
-            from rag.retrieval.lexical import LexicalRetriever
+        from rag.retrieval.store_retriever import StoreRetriever
 
-            return LexicalRetriever.open(self._bm25_folder(name), self, name=name)
-        from rag.retrieval.dense import DenseRetriever
-
-        encoder = self.encoder(name) if entry.situated == "plain" else self.situated_encoder(entry)
-        return DenseRetriever(encoder, self.store(name), name=name)
+        entry = self.config.entry(encoder or self.config.encoders[0].name)
+        return StoreRetriever(self.query_encoder(entry), self.store(entry.name), name=entry.name)
 
     def fused_retriever(
         self,
-        fusion: str = "default",
+        fusion: str | FusionConfig = "default",
         *,
         encoders: Sequence[str] | None = None,
         candidates: int = 100,
-    ) -> Retriever:
+        calibration: Mapping[str, ScoreStats] | None = None,
+        calibration_queries: int = 256,
+    ) -> FusionRetriever:
         """All (or the named) encoders queried concurrently, their hits fused (see
-        :mod:`rag.retrieval.multi` for the default fusion and why)."""
-        from rag.retrieval.multi import fused_retriever
+        :mod:`rag.retrieval.multi` for the default fusion and why). A ``calibration`` fusion
+        without ``calibration`` is calibrated on pseudo-queries drawn from the index's chunks."""
+        from rag.retrieval.multi import FusionRetriever, parse_fusion
 
-        return fused_retriever(self, fusion, encoders=encoders, candidates=candidates)
+        names = list(encoders) if encoders is not None else self.config.names()
+        retrievers = [self.retriever(name) for name in names]
+        if parse_fusion(fusion).stats == "calibration" and calibration is None:
+            from rag.retrieval.calibration import calibrate, pseudo_queries
+
+            texts = [c.text for c in self.docstore.iter_chunks()]
+            queries = pseudo_queries(texts, n=calibration_queries)
+            calibration = calibrate(retrievers, queries, depth=candidates)
+        return FusionRetriever(retrievers, fusion, candidates=candidates, calibration=calibration)
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        """The top ``k`` hits for ``query`` from the default retriever."""
+        return self.retriever().retrieve(query, k)
 
     def info(self) -> dict[str, Any]:
-        files = self.manifest["files"]
         info: dict[str, Any] = {
             "index": str(self.root),
             "format": self.config.format,
             "store": self.config.store,
             "chunker": {"name": self.config.chunker, **self.config.chunker_options},
-            "files": len(files),
-            "chunks": sum(len(e["chunk_ids"]) for e in files.values()),
+            "files": len(self.docstore.files),
+            "chunks": self.docstore.chunk_count(),
             "encoders": [],
         }
         for entry in self.config.encoders:
-            row: dict[str, Any] = asdict(entry)
-            if entry.kind == "dense":
-                row["vectors"] = self.store(entry.name).count()
+            row: dict[str, Any] = {
+                "name": entry.name,
+                "kind": entry.kind,
+                "situated": entry.situated,
+            }
+            row["vectors" if entry.kind == "dense" else "chunks"] = self.store(entry.name).count()
             info["encoders"].append(row)
         return info
 
 
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
+def _entry(name: str, situated: str) -> EncoderEntry:
+    entry = EncoderEntry(name)
+    if entry.kind == "dense":
+        entry.situated = situated
+    return entry

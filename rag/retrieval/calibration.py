@@ -22,6 +22,7 @@ import numpy as np
 
 from rag.base import Retriever
 from rag.retrieval.normalize import ScoreStats, stats_from_score_lists
+from rag.types import Hit
 
 FORMAT = "rag.calibration"
 FORMAT_VERSION = 1
@@ -119,10 +120,31 @@ def calibrate(
     calibration sample: pseudo-queries from :func:`pseudo_queries`, or logged user queries)."""
     if not queries:
         raise ValueError("calibration needs at least one query")
+    runs = {r.name: r.retrieve_many(list(queries), depth) for r in retrievers}
+    return calibrate_runs(runs, depth=depth, source=source)
+
+
+def calibrate_runs(
+    runs: Mapping[str, Sequence[Sequence[Hit] | Mapping[str, float]]],
+    *,
+    depth: int | None,
+    source: str = "pseudo-queries",
+) -> Calibration:
+    """The statistics of runs already retrieved for a calibration sample: ``runs[name]`` holds
+    one ranking per sample query, as Hits or as a plain run ``{id: score}`` (e.g. documents
+    ranked by their best chunk); ``depth`` is how deep they were retrieved."""
+    counts = {len(rankings) for rankings in runs.values()}
+    if not runs or counts == {0}:
+        raise ValueError("calibration needs at least one query")
+    if len(counts) != 1:
+        raise ValueError(f"every run needs one ranking per query; got {sorted(counts)} rankings")
     stats = {
-        r.name: stats_from_score_lists(
-            [h.score for h in hits] for hits in r.retrieve_many(list(queries), depth)
-        )
-        for r in retrievers
+        name: stats_from_score_lists(map(_scores, rankings)) for name, rankings in runs.items()
     }
-    return Calibration(stats=stats, num_queries=len(queries), depth=depth, source=source)
+    return Calibration(stats=stats, num_queries=counts.pop(), depth=depth, source=source)
+
+
+def _scores(ranking: Sequence[Hit] | Mapping[str, float]) -> list[float]:
+    if isinstance(ranking, Mapping):
+        return list(ranking.values())
+    return [h.score for h in ranking]

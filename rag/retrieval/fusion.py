@@ -1,23 +1,31 @@
-"""Fusion of several ranked lists of the same chunks into one (pure functions over plain data).
+"""Fusion of several ranked lists of the same items into one (pure functions over plain data).
 
-Every fusion takes ``runs: Mapping[str, Sequence[Hit]]`` (retriever or encoder name -> its
-ranked hits; chunks are matched by ``chunk.id``) and returns one ``list[Hit]``: sorted by fused
-score, highest first, ties broken by ascending chunk id, ranks 1..n, cut to the first ``k`` when
-``k`` is given. A fused hit has ``source="fusion:NAME"`` (NAME as in :data:`FUSIONS`) and
-``components`` = {run name: SourceScore(raw score, rank)} for every run that contained the chunk,
-in the order of ``runs``; its ``chunk`` is the object from the first run that held it.
+Every fusion takes ``runs``, one entry per retriever or encoder name, in either of two forms:
+
+- **Hits**: ``{name: [Hit, ...]}``, each list best first; items are matched by ``chunk.id``. The
+  result is one ``list[Hit]``: a fused hit has ``source="fusion:NAME"`` (NAME as in
+  :data:`FUSIONS`), ``components`` = {run name: SourceScore(raw score, rank)} for every run that
+  contained the chunk, in the order of ``runs``, and the ``chunk`` object of the first run that
+  held it.
+- **Plain runs**: ``{name: {id: score}}``, each run listing its ids best first (its order gives
+  the ranks, 1-based), the form ranx uses for one query; ids are anything a run is keyed by
+  (chunk ids, document ids). The result is one plain fused run ``{id: fused score}``.
+
+Either way the result is sorted by fused score, highest first, ties broken by ascending id,
+cut to the first ``k`` when ``k`` is given, and both forms give the same scores and order for
+the same data. The runs of one call are all of one form (a ValueError otherwise).
 
 Conventions shared by all methods:
 
 - ``weights`` maps run names to non-negative weights; a run it does not name gets 1.0, and a
   name that is not a run is an error (a typo would otherwise pass silently).
-- A chunk absent from a list contributes 0 to that list's term of a (normalised) sum
+- An item absent from a list contributes 0 to that list's term of a (normalised) sum
   (``missing="zero"``, the usual CombSUM reading). ``missing="min"`` instead credits it with the
   lowest normalised score that list retrieved, i.e. "ranked at the cut-off" -- this matters for
   z-scores, where 0 (the mean) beats the list's own below-average hits.
-- If a run lists a chunk twice, its first (best-ranked) entry is used.
-- Sums are taken over each chunk's terms in sorted order, so chunks with the same terms get
-  bit-identical scores whatever the run order, and the chunk-id tie-break really applies.
+- If a list of Hits holds a chunk twice, its first (best-ranked) entry is used.
+- Sums are taken over each item's terms in sorted order, so items with the same terms get
+  bit-identical scores whatever the run order, and the id tie-break really applies.
 """
 
 from __future__ import annotations
@@ -31,50 +39,70 @@ import numpy as np
 from rag.retrieval.normalize import NormName, ScoreStats, get_normalizer, norm_zscore
 from rag.types import Chunk, Hit, SourceScore
 
-Runs = Mapping[str, Sequence[Hit]]
+Run = Mapping[str, float]  # one query's plain run: {id: score}, best first
+HitRuns = Mapping[str, Sequence[Hit]]
+PlainRuns = Mapping[str, Run]
+Runs = HitRuns | PlainRuns
+Fused = list[Hit] | dict[str, float]  # list[Hit] for Hit runs, {id: score} for plain runs
 Missing = Literal["zero", "min"]
-Fusion = Callable[..., list[Hit]]
+Fusion = Callable[..., Fused]
+
+
+def is_plain(runs: Runs) -> bool:
+    """Whether ``runs`` are plain ``{id: score}`` runs (``False`` for lists of Hits, and for no
+    runs at all); a ValueError when the two forms are mixed."""
+    plain = [isinstance(r, Mapping) for r in runs.values()]
+    if any(plain) and not all(plain):
+        raise ValueError("runs must all be lists of Hits or all {id: score} mappings, not both")
+    return bool(plain) and all(plain)
+
+
+def _entries(name: str, run: Sequence[Hit] | Run) -> list[tuple[str, float, int, Chunk | None]]:
+    """``(id, score, rank, chunk)`` per distinct item of one run, best first."""
+    if isinstance(run, Mapping):
+        return [(i, s, r, None) for r, (i, s) in enumerate(run.items(), start=1)]
+    out: list[tuple[str, float, int, Chunk | None]] = []
+    seen: set[str] = set()
+    for hit in run:
+        if hit.chunk.id in seen:
+            continue
+        seen.add(hit.chunk.id)
+        if hit.rank < 1:
+            raise ValueError(f"run {name!r}: ranks are 1-based, got {hit.rank}")
+        out.append((hit.chunk.id, hit.score, hit.rank, hit.chunk))
+    return out
 
 
 class _Pool:
-    """The union of all runs' chunks: one row per chunk id, in order of first appearance."""
+    """The union of all runs' items: one row per id, in order of first appearance."""
 
     def __init__(self, runs: Runs) -> None:
+        self.plain = is_plain(runs)
         self.names: list[str] = list(runs)
         self.ids: list[str] = []
-        self.chunks: list[Chunk] = []
+        self.chunks: list[Chunk | None] = []
         self.components: list[dict[str, SourceScore]] = []
-        # per run: row of each of its hits, raw scores, ranks (aligned arrays)
+        # per run: row of each of its items, raw scores, ranks (aligned arrays)
         self.rows: dict[str, np.ndarray] = {}
         self.raw: dict[str, list[float]] = {}
         self.ranks: dict[str, np.ndarray] = {}
         row_of: dict[str, int] = {}
-        for name, hits in runs.items():
+        for name, run in runs.items():
+            entries = _entries(name, run)
             rows: list[int] = []
-            scores: list[float] = []
-            ranks: list[int] = []
-            seen: set[str] = set()
-            for hit in hits:
-                cid = hit.chunk.id
-                if cid in seen:
-                    continue
-                seen.add(cid)
-                if hit.rank < 1:
-                    raise ValueError(f"run {name!r}: ranks are 1-based, got {hit.rank}")
+            for cid, score, rank, item in entries:
                 row = row_of.get(cid)
                 if row is None:
                     row = row_of[cid] = len(self.ids)
                     self.ids.append(cid)
-                    self.chunks.append(hit.chunk)
+                    self.chunks.append(item)
                     self.components.append({})
-                score = float(hit.score)
-                self.components[row][name] = SourceScore(score, hit.rank)
+                if not self.plain:
+                    self.components[row][name] = SourceScore(float(score), rank)
                 rows.append(row)
-                scores.append(score)
-                ranks.append(hit.rank)
             self.rows[name] = np.asarray(rows, dtype=np.intp)
-            self.raw[name] = scores
-            self.ranks[name] = np.asarray(ranks, dtype=np.float64)
+            self.raw[name] = [float(e[1]) for e in entries]
+            self.ranks[name] = np.asarray([e[2] for e in entries], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -92,16 +120,23 @@ class _Pool:
             counts[rows] += 1.0
         return counts
 
-    def ranked(self, fused: np.ndarray, name: str, k: int | None) -> list[Hit]:
+    def empty(self) -> Fused:
+        return {} if self.plain else []
+
+    def ranked(self, fused: np.ndarray, name: str, k: int | None) -> Fused:
+        """The items by fused score, best first, ties by ascending id: Hits named
+        ``fusion:NAME`` for Hit runs, ``{id: score}`` for plain runs."""
         scores = fused.tolist()
         ids = self.ids
         order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
         if k is not None:
             order = order[:k]
+        if self.plain:
+            return {ids[i]: scores[i] for i in order}
         source = f"fusion:{name}"
         return [
             Hit(
-                chunk=self.chunks[i],
+                chunk=self.chunks[i],  # type: ignore[arg-type]  # Hit runs carry their chunks
                 score=scores[i],
                 rank=rank,
                 source=source,
@@ -170,7 +205,7 @@ def rrf(
     k_rrf: float = 60,
     weights: Mapping[str, float] | None = None,
     k: int | None = None,
-) -> list[Hit]:
+) -> Fused:
     """Reciprocal rank fusion: ``score(d) = sum over runs r containing d of w_r / (k_rrf + rank_r(d))``
     with 1-based ranks (Cormack, Clarke & Buettcher, "Reciprocal Rank Fusion outperforms Condorcet
     and individual Rank Learning Methods", SIGIR 2009; k_rrf=60 as there). Uses each hit's
@@ -183,7 +218,7 @@ def rrf(
         raise ValueError(f"k_rrf must be finite and >= 0, got {k_rrf}")
     pool = _Pool(runs)
     if not len(pool):
-        return []
+        return pool.empty()
     w = _weights(pool.names, weights)
     terms = {name: w[name] / (k_rrf + pool.ranks[name]) for name in pool.names}
     return pool.ranked(_sum_terms(pool, terms, dict.fromkeys(pool.names, 0.0)), "rrf", k)
@@ -197,7 +232,7 @@ def combsum(
     stats: Mapping[str, ScoreStats] | None = None,
     missing: Missing = "zero",
     k: int | None = None,
-) -> list[Hit]:
+) -> Fused:
     """CombSUM: the (weighted) sum of each run's normalised scores (Fox & Shaw, "Combination of
     multiple searches", TREC-2, 1994). ``norm`` picks the normaliser from
     :mod:`rag.retrieval.normalize`; ``stats`` maps run names to outside statistics (runs it
@@ -206,7 +241,7 @@ def combsum(
     _check_missing(missing)
     pool = _Pool(runs)
     if not len(pool):
-        return []
+        return pool.empty()
     fused = _normalised_sum(pool, norm, _weights(pool.names, weights), stats, missing)
     return pool.ranked(fused, f"combsum-{norm}", k)
 
@@ -219,14 +254,14 @@ def combmnz(
     stats: Mapping[str, ScoreStats] | None = None,
     missing: Missing = "zero",
     k: int | None = None,
-) -> list[Hit]:
+) -> Fused:
     """CombMNZ: CombSUM times the number of runs that contain the chunk, rewarding agreement
     (Fox & Shaw, "Combination of multiple searches", TREC-2, 1994; Lee, SIGIR 1997)."""
     _check_k(k)
     _check_missing(missing)
     pool = _Pool(runs)
     if not len(pool):
-        return []
+        return pool.empty()
     fused = _normalised_sum(pool, norm, _weights(pool.names, weights), stats, missing)
     return pool.ranked(fused * pool.counts(), f"combmnz-{norm}", k)
 
@@ -238,7 +273,7 @@ def mixture_embedding(
     aggregate: Literal["max", "sum"] = "max",
     missing: Missing = "zero",
     k: int | None = None,
-) -> list[Hit]:
+) -> Fused:
     """Mixture-Embedding RAG: standardise each embedding model's similarities (z-score per model),
     pool all models' candidates and sort by standardised similarity (Chen, Zhao & Chen, "Each to
     Their Own: Exploring the Optimal Embedding in RAG", arXiv:2507.17442, 2025).
@@ -254,7 +289,7 @@ def mixture_embedding(
         raise ValueError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
     pool = _Pool(runs)
     if not len(pool):
-        return []
+        return pool.empty()
     if aggregate == "sum":
         fused = _normalised_sum(pool, "zscore", dict.fromkeys(pool.names, 1.0), stats, missing)
         return pool.ranked(fused, "mixture-sum", k)
@@ -282,7 +317,7 @@ def relative_score(
     weights: Mapping[str, float] | None = None,
     missing: Missing = "zero",
     k: int | None = None,
-) -> list[Hit]:
+) -> Fused:
     """Relative score fusion: min-max scale each list, weight it (weights rescaled to sum to 1;
     equal by default) and sum; as LlamaIndex's ``QueryFusionRetriever`` mode ``relative_score``
     (itself after Weaviate's ``relativeScoreFusion``, 2023). Equals CombSUM-minmax divided by the
@@ -291,7 +326,7 @@ def relative_score(
     _check_missing(missing)
     pool = _Pool(runs)
     if not len(pool):
-        return []
+        return pool.empty()
     fused = _normalised_sum(pool, "minmax", _share_weights(pool, weights), None, missing)
     return pool.ranked(fused, "relative_score", k)
 
@@ -302,7 +337,7 @@ def dist_based_score(
     weights: Mapping[str, float] | None = None,
     missing: Missing = "zero",
     k: int | None = None,
-) -> list[Hit]:
+) -> Fused:
     """Distribution-based score fusion: scale each list so that ``mean -/+ 3 std`` maps to 0/1,
     weight it (weights rescaled to sum to 1; equal by default) and sum (Mazzeschi,
     "Distribution-Based Score Fusion (DBSF)", 2023; LlamaIndex mode ``dist_based_score``).
@@ -314,7 +349,7 @@ def dist_based_score(
     _check_missing(missing)
     pool = _Pool(runs)
     if not len(pool):
-        return []
+        return pool.empty()
     fused = _normalised_sum(pool, "dbsf", _share_weights(pool, weights), None, missing)
     return pool.ranked(fused, "dist_based_score", k)
 

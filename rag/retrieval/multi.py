@@ -1,6 +1,8 @@
 """Several encoders' retrievers queried concurrently, their hits fused into one ranking.
 
-A fusion is described by a :class:`FusionConfig`: a method of :mod:`rag.retrieval.fusion`
+:func:`fuse` fuses one query's runs: lists of Hits (what retrievers return), or plain
+``{id: score}`` runs as ranx takes them (what evaluation fuses: documents ranked by their best
+chunk). A fusion is described by a :class:`FusionConfig`: a method of :mod:`rag.retrieval.fusion`
 (``rrf``, ``combsum-zscore``, ``mixture``, ...), where each encoder's normalisation statistics
 come from (``stats``), per-encoder weights, and how a chunk missing from one encoder's list is
 credited. Names select a config: a method name (``"rrf"``), optionally with a statistics source
@@ -22,7 +24,8 @@ Statistics sources, for the methods that normalise scores:
   calibration sample of queries (:func:`rag.retrieval.calibration.calibrate`; pseudo-queries drawn
   from the corpus need no judgements). Every query then shares one scale per encoder.
 - ``corpus``: each query's scores over the whole corpus. Vector stores do not expose those, so
-  only the evaluation runner (which holds every vector) offers it, through ``corpus_stats``.
+  only evaluation offers it, searching its exact stores to their full depth
+  (:func:`rag.eval.systems.corpus_stats`), through ``corpus_stats``.
 
 The default (:data:`DEFAULT_FUSION`), chosen from measurements on SciFact (train for choosing,
 test for reporting), Climate-FEVER and HotpotQA with MiniLM + BM25 + WordLlama (BENCHMARKS.md,
@@ -51,9 +54,10 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from rag.base import Retriever
+from rag.retrieval.fusion import Fused, HitRuns, PlainRuns, Run, Runs, is_plain
 from rag.retrieval.normalize import ScoreStats, stats_from_scores
 from rag.types import Hit
 
@@ -164,7 +168,7 @@ def parse_fusion(name: str | FusionConfig) -> FusionConfig:
     )
 
 
-def _fusion(method: str) -> Callable[..., list[Hit]]:
+def _fusion(method: str) -> Callable[..., Fused]:
     from rag.retrieval.fusion import get_fusion
 
     return get_fusion(method)
@@ -175,24 +179,52 @@ def resolve_fusion_name(name: str) -> str:
     return parse_fusion(name).label
 
 
-def background_stats(hits: Sequence[Hit], skip: int) -> ScoreStats | None:
-    """Statistics of a run's scores without its best ``skip`` hits (``None`` -- use the
-    candidates themselves -- when fewer than two hits would remain)."""
-    if len(hits) - skip < 2:
+def background_stats(ranking: Sequence[Hit] | Run, skip: int) -> ScoreStats | None:
+    """Statistics of a run's scores (Hits or a plain ``{id: score}`` run, best first) without its
+    best ``skip`` entries (``None`` -- use the candidates themselves -- when fewer than two
+    would remain)."""
+    scores = list(ranking.values()) if isinstance(ranking, Mapping) else [h.score for h in ranking]
+    if len(scores) - skip < 2:
         return None
-    return stats_from_scores([h.score for h in hits[skip:]])
+    return stats_from_scores(scores[skip:])
+
+
+@overload
+def fuse(
+    runs: PlainRuns,
+    config: FusionConfig | str = ...,
+    *,
+    k: int | None = ...,
+    calibration: Calibration | Mapping[str, ScoreStats] | None = ...,
+    corpus_stats: Callable[[str], ScoreStats] | None = ...,
+    source: str | None = ...,
+) -> dict[str, float]: ...
+
+
+@overload
+def fuse(
+    runs: HitRuns,
+    config: FusionConfig | str = ...,
+    *,
+    k: int | None = ...,
+    calibration: Calibration | Mapping[str, ScoreStats] | None = ...,
+    corpus_stats: Callable[[str], ScoreStats] | None = ...,
+    source: str | None = ...,
+) -> list[Hit]: ...
 
 
 def fuse(
-    runs: Mapping[str, Sequence[Hit]],
+    runs: Runs,
     config: FusionConfig | str = "default",
     *,
     k: int | None = None,
     calibration: Calibration | Mapping[str, ScoreStats] | None = None,
     corpus_stats: Callable[[str], ScoreStats] | None = None,
     source: str | None = None,
-) -> list[Hit]:
-    """Fuse one query's runs (encoder name -> its hits, best first) as ``config`` says.
+) -> Fused:
+    """Fuse one query's runs as ``config`` says: ``{name: [Hit, ...]}`` gives fused Hits,
+    plain ``{name: {id: score}}`` runs (each best first) a plain fused run ``{id: score}``,
+    best first (the same scores and order; see :mod:`rag.retrieval.fusion`).
 
     ``calibration`` supplies the statistics of ``stats="calibration"``; ``corpus_stats(name)``
     those of ``stats="corpus"`` for this query. Fused hits are named ``source`` (default
@@ -205,8 +237,8 @@ def fuse(
     stats: dict[str, ScoreStats] | None = None
     if config.stats == "background":
         stats = {}
-        for name, hits in runs.items():
-            found = background_stats(hits, config.skip)
+        for name, ranking in runs.items():
+            found = background_stats(ranking, config.skip)
             if found is not None:
                 stats[name] = found
     elif config.stats == "calibration":
@@ -221,9 +253,12 @@ def fuse(
         if corpus_stats is None:
             raise ValueError("stats='corpus' needs every unit's score (evaluation only)")
         stats = {n: corpus_stats(n) for n in names}
-    hits = get_fusion(config.method)(runs, k=k, **config.options(names, stats))
+    fused = get_fusion(config.method)(runs, k=k, **config.options(names, stats))
+    if is_plain(runs) or not fused:
+        return fused
     label = source or f"fusion:{config.label}"
-    if hits and hits[0].source != label:
+    hits: list[Hit] = fused  # type: ignore[assignment]  # Hit runs give Hits
+    if hits[0].source != label:
         hits = [replace(h, source=label) for h in hits]
     return hits
 
@@ -302,4 +337,3 @@ class FusionRetriever(Retriever):
     def fuse_runs(self, runs: Mapping[str, Sequence[Hit]], k: int) -> list[Hit]:
         """The fusion step alone, over one query's runs (what the latency figures time apart)."""
         return fuse(runs, self.config, k=k, calibration=self.calibration, source=self.name)
-

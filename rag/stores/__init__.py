@@ -1,13 +1,17 @@
-"""Vector stores: one index per encoder, cosine similarity over L2-normalised float32 vectors.
+"""Stores: one index per encoder, one contract (``rag.base.Store``) for dense and lexical ones.
 
-``get_store(kind, **options)`` builds one by name:
+Dense stores rank by cosine similarity over L2-normalised float32 vectors; the lexical store
+ranks by BM25 over term lists. ``get_store(kind, **options)`` builds one by name:
 
 - ``"memory"``: ``MemoryStore``, exact numpy search; ``path=`` a folder to persist to (optional).
 - ``"chroma"``: ``ChromaStore``, embedded Chroma on disk; ``path=``, ``collection=``.
 - ``"chroma-http"``: ``ChromaStore.http``, a ``chroma run`` server; ``host=``, ``port=``,
   ``collection=``.
+- ``"bm25"``: ``BM25Store``, BM25 over a lexical encoder's terms, updated incrementally;
+  ``path=`` a folder to persist to (optional), ``k1=``, ``b=``, ``method=``.
 
-Importing this package does not import chromadb; ``ChromaStore`` imports it on first use.
+Importing this package does not import chromadb; ``ChromaStore`` imports it on first use. The
+BM25 store needs only numpy (tokenising is the encoder's job).
 """
 
 from __future__ import annotations
@@ -17,14 +21,29 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rag.base import Store
+from rag.stores._bm25_segments import Method
+from rag.stores.bm25 import BM25Store
 from rag.stores.chroma import ChromaStore
 from rag.stores.memory import MemoryStore
 
-StoreKind = Literal["chroma", "memory", "chroma-http"]
+StoreKind = Literal["chroma", "memory", "chroma-http", "bm25"]
 
 
 def _memory(*, path: str | Path | None = None) -> MemoryStore:
     return MemoryStore() if path is None else MemoryStore.open(path)
+
+
+def _bm25(
+    *,
+    path: str | Path | None = None,
+    k1: float | None = None,
+    b: float | None = None,
+    method: Method | None = None,
+) -> BM25Store:
+    if path is not None:
+        return BM25Store.open(path, k1=k1, b=b, method=method)
+    params = {"k1": k1, "b": b, "method": method}
+    return BM25Store(**{key: v for key, v in params.items() if v is not None})
 
 
 def _chroma(
@@ -41,6 +60,7 @@ STORES: dict[str, Callable[..., Store]] = {
     "chroma": _chroma,
     "memory": _memory,
     "chroma-http": ChromaStore.http,
+    "bm25": _bm25,
 }
 
 
@@ -55,4 +75,4 @@ def get_store(kind: StoreKind, **options: Any) -> Store:
     return factory(**options)
 
 
-__all__ = ["ChromaStore", "MemoryStore", "STORES", "StoreKind", "get_store"]
+__all__ = ["BM25Store", "ChromaStore", "MemoryStore", "STORES", "StoreKind", "get_store"]

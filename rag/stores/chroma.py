@@ -193,6 +193,11 @@ class ChromaStore(Store):
         for lo, hi in self._batches(len(unique)):
             self._collection.delete(ids=unique[lo:hi])  # unknown ids are ignored
 
+    def delete_documents(self, doc_ids: Sequence[str]) -> None:
+        unique = list(dict.fromkeys(doc_ids))
+        for lo, hi in self._batches(len(unique)):
+            self._collection.delete(where={"doc_id": {"$in": unique[lo:hi]}})
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         unique = list(dict.fromkeys(ids))
         found: set[str] = set()

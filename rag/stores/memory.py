@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from rag.base import Store
+from rag.files import fsync_dir, write_atomic, write_synced
 from rag.stores._codec import (
     as_matrix,
     check_k,
@@ -92,6 +93,10 @@ class MemoryStore(Store):
         self._remove(gone)
         if self.path is not None:
             self._append_segment(deleted=gone)
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> None:
+        wanted = set(doc_ids)
+        self.delete([c.id for c in self._chunks if c.doc_id in wanted])
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self._row}
@@ -280,7 +285,7 @@ class MemoryStore(Store):
     def _commit(self, meta: dict[str, Any]) -> None:
         folder = self._folder()
         meta = {**meta, "dim": self._dim, "count": self.count()}
-        _write_atomic(folder / META, json.dumps(meta, indent=1).encode("utf-8"))
+        write_atomic(folder / META, json.dumps(meta, indent=1))
         self._meta = meta
         live = {s["name"] for s in meta["segments"]}
         for entry in folder.iterdir():  # segments no longer listed, or left by a killed write
@@ -307,41 +312,13 @@ def _write_segment(
     adds = len(records or [])
     if records:
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        _write_synced(seg / "chunks.jsonl", lines.encode("utf-8"))
-        with open(seg / "vectors.npy", "wb") as fh:
+        write_synced(seg / "chunks.jsonl", lines.encode("utf-8"))
+        with open(seg / "vectors.npy", "wb") as fh:  # streamed: no in-memory copy of the .npy
             np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
     if deleted:
-        _write_synced(seg / "deleted.json", json.dumps(deleted, ensure_ascii=False).encode())
-    _fsync_dir(seg)
+        write_synced(seg / "deleted.json", json.dumps(deleted, ensure_ascii=False).encode())
+    fsync_dir(seg)
+    fsync_dir(folder)  # the segment's own directory entry, before meta.json can point to it
     return {"name": name, "number": number, "adds": adds, "deletes": len(deleted or [])}
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        _write_synced(tmp, data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the new directory entries durable on POSIX; Windows cannot open a directory.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,6 +1,4 @@
-"""Plain data types that flow through the pipeline.
-
-sources --connectors--> Document --chunking--> Chunk --encoders/stores--> Hit --generation--> Answer
+"""Documents and what retrieval makes of them: Span, Document, IngestError, Chunk, Hit.
 
 Offsets are recorded while splitting and always index into ``Document.text``; a chunk's context
 is kept apart from its text so that its offsets stay valid.

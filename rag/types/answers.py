@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.generation.types import Generation
-from rag.types import Hit
+from rag.types.documents import Hit
+from rag.types.generation import Generation
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Candidate:
 class Answer:
     """The answer to ``question`` and how it was reached.
 
-    ``text`` is the chosen candidate's answer, or :data:`~rag.generation.prompts.ABSTAIN_TEXT`
+    ``text`` is the chosen candidate's answer, or :data:`~rag.answering.prompts.ABSTAIN_TEXT`
     when ``abstained`` (then ``draft`` still holds what the best candidate said). ``citations``
     are the sources of the chosen candidate's prompt, numbered as the model saw them, with
     ``cited`` set for those the answer names. ``chosen`` indexes ``candidates``; ``confidence``

@@ -22,10 +22,6 @@ from typing import Any
 import numpy as np
 
 
-class GenerationError(RuntimeError):
-    """A backend failed to produce a generation (HTTP error, unreachable server, bad reply)."""
-
-
 def _empty_logprobs() -> np.ndarray:
     return np.zeros(0, dtype=np.float32)
 

@@ -1,0 +1,191 @@
+"""One ingest run: new and changed documents chunked, embedded by every encoder, committed.
+
+Crash safety: a file's manifest entry is written only after its chunks are in every store and
+in the docstore, and every file is replaced atomically. A run killed part-way leaves the old
+manifest entry in place, so the next run redoes that file; chunk ids derive from content, so the
+upserts are idempotent and ``existing_ids`` skips the embedding that already happened.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from rag.index.docstore import Docstore
+from rag.types import Chunk, Document, IngestError
+
+if TYPE_CHECKING:
+    from connectors.directory import UnchangedFile
+    from rag.base import Chunker, Store
+
+
+@dataclass
+class IngestReport:
+    """What one ``ingest`` run did, file by file."""
+
+    ingested: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[IngestError] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"ingested {len(self.ingested)} files ({self.chunks_added} chunks, "
+            f"{self.chunks_embedded} embedded), unchanged {len(self.unchanged)}, "
+            f"failed {len(self.failed)}, removed {len(self.removed)} in {self.seconds:.1f}s"
+        ]
+        lines += [f"  failed: {e.path}: {e.reason}" for e in self.failed]
+        return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    """One encoder's store and how chunks become what it holds (vectors or term lists)."""
+
+    name: str
+    store: Store
+    embed: Callable[[Sequence[Chunk]], Any]
+    kind: str = "dense"  # only dense work counts as "embedded" in the report
+
+
+class Ingestion:
+    """Feeds documents through ``chunker`` into ``docstore`` and every target's store."""
+
+    def __init__(
+        self,
+        docstore: Docstore,
+        chunker: Chunker,
+        targets: Sequence[Target],
+        *,
+        batch_chunks: int = 256,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.docstore = docstore
+        self.chunker = chunker
+        self.targets = list(targets)
+        self.encoders = sorted(t.name for t in targets)
+        self.batch_chunks = batch_chunks
+        self.progress = progress
+        self.report = IngestReport()
+        self.seen: set[str] = set()
+        self.pending: list[tuple[Document, list[Chunk]]] = []
+
+    def run(
+        self,
+        items: Iterable[Document | IngestError | UnchangedFile],
+        *,
+        prune_missing_under: str | os.PathLike[str] | None = None,
+    ) -> IngestReport:
+        start = time.perf_counter()
+        for item in items:
+            self._take(item)
+        self._flush()
+        if prune_missing_under is not None:
+            for doc_id in self.docstore.sources_under(prune_missing_under):
+                if doc_id not in self.seen:
+                    self.report.removed.append(self.docstore.files[doc_id]["source"])
+                    remove_documents(self.docstore, [t.store for t in self.targets], [doc_id])
+        self.docstore.save_manifest()
+        self.report.seconds = time.perf_counter() - start
+        return self.report
+
+    def _take(self, item: Document | IngestError | UnchangedFile) -> None:
+        from connectors.directory import UnchangedFile
+
+        if isinstance(item, UnchangedFile):
+            known = self._known_document(item)
+            if known is None:
+                return
+            item = known
+        if isinstance(item, IngestError):
+            self.seen.add(item.path)  # a file that fails now keeps what was stored before
+            self.report.failed.append(item)
+        else:
+            self._take_document(item)
+        if self.progress:
+            self.progress(item.path if isinstance(item, IngestError) else item.source)
+
+    def _take_document(self, doc: Document) -> None:
+        if doc.id != doc.source:
+            # The manifest is keyed by source path: failures (which carry only a path) and
+            # pruning must agree with it, and chunk ids stay unique across ingest roots.
+            doc = replace(doc, id=doc.source)
+        self.seen.add(doc.id)
+        entry = self.docstore.files.get(doc.id)
+        if entry is not None and entry["content_hash"] == doc.content_hash:
+            if sorted(entry.get("encoders", [])) == self.encoders:
+                self.report.unchanged.append(doc.source)
+            else:  # same file, new encoder set: embed the stored chunks for the new ones only
+                self._queue(doc, self.docstore.chunks_of(doc.id))
+            return
+        try:
+            chunks = self.chunker.chunk(doc)
+        except Exception as exc:  # one bad document must not stop the batch
+            self.report.failed.append(IngestError(doc.source, f"chunking failed: {exc}"))
+            return
+        if not chunks:
+            self.report.failed.append(IngestError(doc.source, "no text to index"))
+        else:
+            self._queue(doc, chunks)
+
+    def _queue(self, doc: Document, chunks: list[Chunk]) -> None:
+        self.pending.append((doc, chunks))
+        if sum(len(cs) for _, cs in self.pending) >= self.batch_chunks:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        batch = list({c.id: c for _, cs in self.pending for c in cs}.values())
+        for target in self.targets:
+            have = target.store.existing_ids([c.id for c in batch])
+            todo = [c for c in batch if c.id not in have]
+            if todo:
+                target.store.add(todo, target.embed(todo))
+                if target.kind == "dense":
+                    self.report.chunks_embedded += len(todo)
+        for doc, chunks in self.pending:
+            self._commit(doc, chunks)
+            self.report.ingested.append(doc.source)
+            self.report.chunks_added += len(chunks)
+        self.docstore.save_manifest()
+        self.pending.clear()
+
+    def _commit(self, doc: Document, chunks: list[Chunk]) -> None:
+        old = self.docstore.files.get(doc.id)
+        if old is not None:
+            stale = sorted(set(old["chunk_ids"]) - {c.id for c in chunks})
+            if stale:
+                for target in self.targets:
+                    target.store.delete(stale)
+        self.docstore.put(doc, chunks, self.encoders)
+
+    def _known_document(self, item: UnchangedFile) -> Document | None:
+        """A text-less stand-in for an unparsed, unchanged file (its chunks are in the docstore)."""
+        entry = self.docstore.files.get(item.path)
+        if entry is None or entry["content_hash"] != item.content_hash:
+            return None  # the caller's hashes were stale; nothing to say about this file
+        return Document(
+            id=item.path,
+            text="",
+            source=item.path,
+            content_hash=item.content_hash,
+            title=entry.get("title"),
+        )
+
+
+def remove_documents(docstore: Docstore, stores: Sequence[Store], doc_ids: Sequence[str]) -> None:
+    """Drop documents from every store, then from the docstore (the manifest is saved by the
+    caller: until then the documents stay listed and a re-run removes them again)."""
+    if not doc_ids:
+        return
+    for store in stores:
+        store.delete_documents(list(doc_ids))
+    for doc_id in doc_ids:
+        docstore.drop(doc_id)
