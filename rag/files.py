@@ -50,3 +50,16 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_meta(path: Path, fmt: str, version: int) -> dict[str, Any]:
+    """A folder's ``meta.json``, refused unless it names format ``fmt`` at ``version``."""
+    meta = json.loads(path.read_text("utf-8"))
+    if meta.get("format") != fmt:
+        raise ValueError(f"{path} is not a {fmt} file")
+    if meta.get("version") != version:
+        raise ValueError(
+            f"{path} has format version {meta.get('version')}; this code reads version "
+            f"{version} (upgrade the package, or re-index)"
+        )
+    return meta

@@ -125,18 +125,6 @@ def read_segment(folder: Path, info: dict[str, Any]) -> Segment:
     return segment
 
 
-def read_meta(path: Path, fmt: str, version: int) -> dict[str, Any]:
-    meta = json.loads(path.read_text("utf-8"))
-    if meta.get("format") != fmt:
-        raise ValueError(f"{path} is not a {fmt} file")
-    if meta.get("version") != version:
-        raise ValueError(
-            f"{path} has format version {meta.get('version')}; this code reads version "
-            f"{version} (upgrade the package, or re-index)"
-        )
-    return meta
-
-
 def remove_unlisted(folder: Path, segments: Sequence[Segment]) -> None:
     """Delete segment folders and tombstone files the committed meta no longer lists."""
     live = {s.name: s for s in segments}

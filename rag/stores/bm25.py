@@ -37,11 +37,10 @@ from typing import Any
 import numpy as np
 
 from rag.base import Store
-from rag.files import write_json_atomic
+from rag.files import read_meta, write_json_atomic
 from rag.stores import _bm25_segments as seg
 from rag.stores._bm25_files import (
     lines_reader,
-    read_meta,
     read_segment,
     remove_unlisted,
     term_lists,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from rag.base import Store
-from rag.files import fsync_dir, write_atomic, write_synced
+from rag.files import fsync_dir, read_meta, write_atomic, write_synced
 from rag.stores._codec import (
     as_matrix,
     check_k,
@@ -150,14 +150,7 @@ class MemoryStore(Store):
                 raise FileNotFoundError(f"no memory store in {folder} (missing {META})")
             store.path = folder
             return store
-        meta = json.loads(meta_path.read_text("utf-8"))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path} is not a {FORMAT} file")
-        if meta.get("version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{meta_path} has format version {meta.get('version')}; this code reads "
-                f"version {FORMAT_VERSION} (upgrade the package, or re-index)"
-            )
+        meta = read_meta(meta_path, FORMAT, FORMAT_VERSION)
         store._dim = meta["dim"]
         store._vectors = np.empty((0, store._dim or 0), dtype=np.float32)
         for segment in meta["segments"]:
