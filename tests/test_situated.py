@@ -335,6 +335,9 @@ def test_situated_vectors_are_unit_float32_rows() -> None:
         vectors = get_situated(mode, WordCounter()).embed_chunks(chunks)
         assert vectors.situated.dtype == np.float32 and vectors.situated.shape == (2, 16)
         np.testing.assert_allclose(np.linalg.norm(vectors.situated, axis=1), 1.0, rtol=1e-5)
-        assert vectors.chunk is None  # no second pass unless asked
+        if mode == "plain":  # its vectors are the chunk vectors: one pass, both fields
+            assert vectors.chunk is vectors.situated
+        else:
+            assert vectors.chunk is None  # no second pass unless asked
     empty = get_situated("sitemb", WordCounter()).embed_chunks([])
     assert empty.situated.shape == (0, 16)

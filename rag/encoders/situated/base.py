@@ -24,6 +24,17 @@ HEADER_SEPARATOR = " > "
 
 
 @dataclass(frozen=True)
+class ChunkBatch:
+    """What a situated encoder reads: the chunks, how to encode them, and optionally their
+    documents by ``Document.id`` (the prefix summary callback uses them)."""
+
+    chunks: Sequence[Chunk]
+    batch_size: int = 32
+    show_progress: bool = False
+    documents: Mapping[str, Document] | None = None
+
+
+@dataclass(frozen=True)
 class SituatedVectors:
     """One row per chunk: ``situated`` (the chunk read in its context) and, when asked for or
     when the encoder gives it for free, ``chunk`` (the chunk alone, for residual scoring).
@@ -62,18 +73,30 @@ class SituatedEncoder(ABC):
     def dim(self) -> int:
         return self.base.dim
 
+    default_batch_size = 32
+
     @abstractmethod
+    def situated_vectors(self, batch: ChunkBatch) -> np.ndarray | SituatedVectors:
+        """The one required method: each chunk's vector read in its context. A mode that gets
+        the plain chunk vectors from the same pass returns both as ``SituatedVectors``."""
+
     def embed_chunks(
         self,
         chunks: Sequence[Chunk],
         *,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         show_progress: bool = False,
         chunk_vectors: bool = False,
         documents: Mapping[str, Document] | None = None,
     ) -> SituatedVectors:
-        """Vectors for ``chunks``; ``documents`` (by ``Document.id``) is optional extra input
-        that some modes use (the prefix summary callback)."""
+        """Vectors for ``chunks`` (and, with ``chunk_vectors``, their plain vectors for residual
+        scoring); ``documents`` (by ``Document.id``) is optional extra input that some modes use
+        (the prefix summary callback)."""
+        batch = ChunkBatch(chunks, batch_size or self.default_batch_size, show_progress, documents)
+        out = self.situated_vectors(batch)
+        if isinstance(out, SituatedVectors):
+            return out
+        return SituatedVectors(out, self._plain(batch) if chunk_vectors else None)
 
     def embed_queries(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
@@ -87,13 +110,15 @@ class SituatedEncoder(ABC):
         """The settings that change the vectors (recorded beside an index or a result)."""
         return {"mode": self.mode}
 
-    def _plain(self, chunks: Sequence[Chunk], batch_size: int, show_progress: bool) -> np.ndarray:
-        return as_vectors(
-            self.base.embed_documents(
-                [c.text for c in chunks], batch_size=batch_size, show_progress=show_progress
-            ),
-            self.dim,
+    def _plain(self, batch: ChunkBatch) -> np.ndarray:
+        return self._embed_texts([c.text for c in batch.chunks], batch)
+
+    def _embed_texts(self, texts: Sequence[str], batch: ChunkBatch) -> np.ndarray:
+        """The base encoder's document vectors of ``texts``, as float32 (n, dim)."""
+        vectors = self.base.embed_documents(
+            texts, batch_size=batch.batch_size, show_progress=batch.show_progress
         )
+        return as_vectors(vectors, self.dim)
 
 
 def as_vectors(vectors: Any, dim: int) -> np.ndarray:
@@ -115,17 +140,9 @@ class PlainEncoder(SituatedEncoder):
     def __init__(self, base: Encoder) -> None:
         self.base = base
 
-    def embed_chunks(
-        self,
-        chunks: Sequence[Chunk],
-        *,
-        batch_size: int = 32,
-        show_progress: bool = False,
-        chunk_vectors: bool = False,
-        documents: Mapping[str, Document] | None = None,
-    ) -> SituatedVectors:
-        vectors = self._plain(chunks, batch_size, show_progress)
-        return SituatedVectors(vectors, vectors if chunk_vectors else None)
+    def situated_vectors(self, batch: ChunkBatch) -> SituatedVectors:
+        vectors = self._plain(batch)
+        return SituatedVectors(vectors, vectors)
 
 
 # -- reading a chunk's context ---------------------------------------------------------------------

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,14 @@ import numpy as np
 
 from rag.base import Encoder
 from rag.encoders.situated.base import (
+    ChunkBatch,
     SituatedEncoder,
     SituatedVectors,
     as_vectors,
     l2_normalise,
 )
 from rag.encoders.situated.sitemb import SITEMB_INSTRUCTION, context_text
-from rag.types import Chunk, Document
+from rag.types import Chunk
 
 DEFAULT_TASK = "Given a search query, retrieve relevant passages that answer the query"
 DEFAULT_MAX_LENGTH = 8192
@@ -241,15 +242,8 @@ class CausalSitEmbEncoder(SituatedEncoder):
             "end_token": self.base.end_token,
         }
 
-    def embed_chunks(
-        self,
-        chunks: Sequence[Chunk],
-        *,
-        batch_size: int = 8,
-        show_progress: bool = False,
-        chunk_vectors: bool = False,
-        documents: Mapping[str, Document] | None = None,
-    ) -> SituatedVectors:
+    def situated_vectors(self, batch: ChunkBatch) -> SituatedVectors:
+        chunks = batch.chunks
         if not chunks:
             empty = as_vectors(np.zeros((0, self.dim)), self.dim)
             return SituatedVectors(empty, empty)
@@ -257,8 +251,8 @@ class CausalSitEmbEncoder(SituatedEncoder):
         states = self.base.states_at(
             [ids for ids, _ in pairs],
             [[end, len(ids) - 1] for ids, end in pairs],
-            batch_size=batch_size,
-            show_progress=show_progress,
+            batch_size=batch.batch_size,
+            show_progress=batch.show_progress,
         )
         both = np.stack(states)  # (n, 2, dim): state at the first <end>, at the last <end>
         return SituatedVectors(l2_normalise(both[:, 1]), l2_normalise(both[:, 0]))

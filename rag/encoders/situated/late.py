@@ -15,21 +15,21 @@ model, not pooled).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.encoders.situated.base import (
+    ChunkBatch,
     SituatedEncoder,
-    SituatedVectors,
     as_vectors,
     context_segments,
     header,
     l2_normalise,
 )
-from rag.types import Chunk, Document
+from rag.types import Chunk
 
 if TYPE_CHECKING:
     from rag.base import Encoder
@@ -221,18 +221,8 @@ class LateChunkingEncoder(SituatedEncoder):
                     jobs.append(WindowJob(tuple(input_ids), tuple(spans)))
         return jobs
 
-    def embed_chunks(
-        self,
-        chunks: Sequence[Chunk],
-        *,
-        batch_size: int = 32,
-        show_progress: bool = False,
-        chunk_vectors: bool = False,
-        documents: Mapping[str, Document] | None = None,
-    ) -> SituatedVectors:
-        situated = self._embed_late(chunks, show_progress)
-        plain = self._plain(chunks, batch_size, show_progress) if chunk_vectors else None
-        return SituatedVectors(situated, plain)
+    def situated_vectors(self, batch: ChunkBatch) -> np.ndarray:
+        return self._embed_late(batch.chunks, batch.show_progress)
 
     def _embed_late(self, chunks: Sequence[Chunk], show_progress: bool) -> np.ndarray:
         import torch

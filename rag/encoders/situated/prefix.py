@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rag.encoders.situated.base import (
+    ChunkBatch,
     SituatedEncoder,
-    SituatedVectors,
-    as_vectors,
     context_segments,
     header,
 )
@@ -100,20 +101,5 @@ class PrefixEncoder(SituatedEncoder):
             found[doc_id] = self._generated[key]
         return found
 
-    def embed_chunks(
-        self,
-        chunks: Sequence[Chunk],
-        *,
-        batch_size: int = 32,
-        show_progress: bool = False,
-        chunk_vectors: bool = False,
-        documents: Mapping[str, Document] | None = None,
-    ) -> SituatedVectors:
-        situated = as_vectors(
-            self.base.embed_documents(
-                self.texts(chunks, documents), batch_size=batch_size, show_progress=show_progress
-            ),
-            self.dim,
-        )
-        plain = self._plain(chunks, batch_size, show_progress) if chunk_vectors else None
-        return SituatedVectors(situated, plain)
+    def situated_vectors(self, batch: ChunkBatch) -> np.ndarray:
+        return self._embed_texts(self.texts(batch.chunks, batch.documents), batch)

@@ -12,15 +12,16 @@ one pass) are served by :class:`rag.encoders.situated.causal.CausalSitEmbEncoder
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rag.encoders.situated.base import (
+    ChunkBatch,
     SituatedEncoder,
-    SituatedVectors,
     TokenSpans,
-    as_vectors,
     centred_window,
     chunk_in_context,
     header,
@@ -28,7 +29,7 @@ from rag.encoders.situated.base import (
     surrounding_text,
     token_spans_for,
 )
-from rag.types import Chunk, Document
+from rag.types import Chunk
 
 if TYPE_CHECKING:
     from rag.base import Encoder
@@ -108,20 +109,5 @@ class SitEmbTextEncoder(SituatedEncoder):
             for c in chunks
         ]
 
-    def embed_chunks(
-        self,
-        chunks: Sequence[Chunk],
-        *,
-        batch_size: int = 32,
-        show_progress: bool = False,
-        chunk_vectors: bool = False,
-        documents: Mapping[str, Document] | None = None,
-    ) -> SituatedVectors:
-        situated = as_vectors(
-            self.base.embed_documents(
-                self.texts(chunks), batch_size=batch_size, show_progress=show_progress
-            ),
-            self.dim,
-        )
-        plain = self._plain(chunks, batch_size, show_progress) if chunk_vectors else None
-        return SituatedVectors(situated, plain)
+    def situated_vectors(self, batch: ChunkBatch) -> np.ndarray:
+        return self._embed_texts(self.texts(batch.chunks), batch)
