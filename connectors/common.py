@@ -145,6 +145,29 @@ class TextBuilder:
     def text(self) -> str:
         return "".join(self._parts)
 
+    def document(
+        self,
+        title: str | None,
+        metadata: dict,
+        *,
+        id: str,
+        source: str,
+        data: bytes,
+        empty_reason: str = "no text",
+    ) -> Document:
+        """The Document of what was written (text before the first mark has no section)."""
+        marks = [(0, (), None), *self.marks]
+        return make_document(
+            self.text,
+            marks,
+            id=id,
+            source=source,
+            data=data,
+            title=title,
+            metadata=metadata,
+            empty_reason=empty_reason,
+        )
+
     def brk(self, newlines: int = 1) -> None:
         self._pending = max(self._pending, newlines)
 

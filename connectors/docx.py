@@ -19,7 +19,6 @@ from connectors.common import (
     TextBuilder,
     collapse_ws,
     join_cells,
-    make_document,
     push_heading,
     stem,
 )
@@ -60,9 +59,7 @@ def parse_docx(data: bytes, *, id: str, source: str) -> Document:
         core_title = ""
     title = core_title or next((t for lvl, t in headings if lvl == 0), None)
     title = title or (headings[0][1] if headings else stem(source))
-    return make_document(
-        out.text,
-        [(0, (), None), *out.marks],
+    return out.document(
         id=id,
         source=source,
         data=data,

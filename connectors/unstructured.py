@@ -32,7 +32,6 @@ from connectors.common import (
     MissingExtra,
     TextBuilder,
     collapse_ws,
-    make_document,
     push_heading,
     stem,
 )
@@ -115,9 +114,7 @@ def parse_unstructured(data: bytes, *, id: str, source: str) -> Document:
         if changed:
             out.mark(section, page)
         out.write(text)
-    return make_document(
-        out.text,
-        [(0, (), None), *out.marks],
+    return out.document(
         id=id,
         source=source,
         data=data,

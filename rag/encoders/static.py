@@ -6,7 +6,7 @@ No attention, so it is fast on CPU (~6,000 short texts/s) and gives no token-lev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +36,29 @@ def batched(texts: Sequence[str], batch_size: int, show_progress: bool, desc: st
         starts = tqdm(starts, desc=desc, unit="batch")
     for start in starts:
         yield list(texts[start : start + batch_size])
+
+
+def embed_in_batches(
+    texts: Sequence[str],
+    role: str,
+    encode: Callable[[list[str], bool], Any],
+    *,
+    dim: int,
+    batch_size: int,
+    show_progress: bool,
+    desc: str,
+) -> np.ndarray:
+    """Unit ``(len(texts), dim)`` float32 rows of ``encode(batch, is_query)`` over batches of
+    ``texts``; ``role`` is ``"query"`` or ``"document"``."""
+    if role not in ("query", "document"):
+        raise ValueError(f"role must be 'query' or 'document', got {role!r}")
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    row = 0
+    for batch in batched(texts, batch_size, show_progress, desc):
+        vectors = np.reshape(encode(batch, role == "query"), (len(batch), dim))
+        out[row : row + len(batch)] = l2_normalise(vectors)
+        row += len(batch)
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -71,13 +94,16 @@ class WordLlamaEncoder(Encoder):
     def _embed(
         self, texts: Sequence[str], role: str, *, batch_size: int, show_progress: bool
     ) -> np.ndarray:
-        if role not in ("query", "document"):
-            raise ValueError(f"role must be 'query' or 'document', got {role!r}")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        row = 0
-        for batch in batched(texts, batch_size, show_progress, self.name):
-            # Normalise ourselves: wordllama's norm=True divides an empty text's zero vector by 0.
-            vectors = self.model.embed(batch, norm=False, batch_size=len(batch))
-            out[row : row + len(batch)] = l2_normalise(vectors)
-            row += len(batch)
-        return out
+        # Normalise ourselves: wordllama's norm=True divides an empty text's zero vector by 0.
+        def encode(batch: list[str], is_query: bool) -> Any:
+            return self.model.embed(batch, norm=False, batch_size=len(batch))
+
+        return embed_in_batches(
+            texts,
+            role,
+            encode,
+            dim=self.dim,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            desc=self.name,
+        )

@@ -133,6 +133,13 @@ def norm_minmax(scores: np.ndarray, stats: ScoreStats | None = None) -> np.ndarr
     return (arr - lo) / (hi - lo)
 
 
+def _mean_std(arr: np.ndarray, stats: ScoreStats | None) -> tuple[float, float]:
+    """The outside statistics when given, else the candidates' own (population std)."""
+    if stats is None:
+        return float(arr.mean()), float(arr.std())
+    return stats.mean, stats.std
+
+
 def norm_zscore(scores: np.ndarray, stats: ScoreStats | None = None) -> np.ndarray:
     """Standard score ``(s - mean) / std`` (population std), as used per embedding model by
     Mixture-Embedding RAG (Chen, Zhao & Chen, "Each to Their Own: Exploring the Optimal Embedding
@@ -140,10 +147,7 @@ def norm_zscore(scores: np.ndarray, stats: ScoreStats | None = None) -> np.ndarr
     arr = _as_scores(scores)
     if arr.size == 0:
         return arr
-    if stats is None:
-        mean, std = float(arr.mean()), float(arr.std())
-    else:
-        mean, std = stats.mean, stats.std
+    mean, std = _mean_std(arr, stats)
     if _degenerate(std, mean):
         return np.zeros_like(arr)
     return (arr - mean) / std
@@ -161,10 +165,7 @@ def norm_dbsf(scores: np.ndarray, stats: ScoreStats | None = None) -> np.ndarray
     arr = _as_scores(scores)
     if arr.size == 0:
         return arr
-    if stats is None:
-        mean, std = float(arr.mean()), float(arr.std())
-    else:
-        mean, std = stats.mean, stats.std
+    mean, std = _mean_std(arr, stats)
     if _degenerate(std, mean):
         return _positive_indicator(arr)
     lo = mean - 3.0 * std

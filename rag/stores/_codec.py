@@ -153,6 +153,14 @@ def as_matrix(vectors: Any, rows: int | None = None) -> np.ndarray:
     return matrix
 
 
+def one_query(vector: Any) -> np.ndarray:
+    """One query vector as a one-row matrix (``search`` takes one; ``search_many`` several)."""
+    query = np.asarray(vector)
+    if query.ndim != 1:
+        raise ValueError(f"search takes one vector; use search_many for shape {query.shape}")
+    return query[None, :]
+
+
 def check_k(k: int) -> None:
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")

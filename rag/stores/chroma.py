@@ -28,6 +28,7 @@ from rag.stores._codec import (
     chunk_from_chroma,
     chunk_to_chroma,
     last_occurrences,
+    one_query,
     safe_collection_name,
 )
 from rag.types import Chunk
@@ -158,10 +159,7 @@ class ChromaStore(Store):
             )
 
     def search(self, vector: np.ndarray, k: int = 10) -> list[tuple[Chunk, float]]:
-        query = np.asarray(vector)
-        if query.ndim != 1:
-            raise ValueError(f"search takes one vector; use search_many for shape {query.shape}")
-        return self.search_many(query[None, :], k)[0]
+        return self.search_many(one_query(vector), k)[0]
 
     def search_many(self, vectors: np.ndarray, k: int = 10) -> list[list[tuple[Chunk, float]]]:
         check_k(k)

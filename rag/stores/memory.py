@@ -38,6 +38,7 @@ from rag.stores._codec import (
     chunk_from_json,
     chunk_to_json,
     last_occurrences,
+    one_query,
 )
 from rag.types import Chunk
 
@@ -105,10 +106,7 @@ class MemoryStore(Store):
         return [self._chunks[self._row[i]] for i in ids if i in self._row]
 
     def search(self, vector: np.ndarray, k: int = 10) -> list[tuple[Chunk, float]]:
-        query = np.asarray(vector)
-        if query.ndim != 1:
-            raise ValueError(f"search takes one vector; use search_many for shape {query.shape}")
-        return self.search_many(query[None, :], k)[0]
+        return self.search_many(one_query(vector), k)[0]
 
     def search_many(self, vectors: np.ndarray, k: int = 10) -> list[list[tuple[Chunk, float]]]:
         check_k(k)
