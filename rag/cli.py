@@ -8,7 +8,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ["ingest", "search", "info", "models", "eval", "ask", "eval_qa"]
+COMMANDS = ["ingest", "search", "info", "tune", "models", "eval", "ask", "eval_qa"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -139,7 +139,8 @@ def test_lower_layers_do_not_import_upper_ones() -> None:
     rules = {
         "rag.retrieval": ("rag.index", "rag.answering", "rag.generation", "rag.eval"),
         "rag.stores": ("rag.index", "rag.retrieval", "rag.answering", "rag.eval"),
-        "rag.encoders": ("rag.index", "rag.retrieval", "rag.stores", "rag.answering"),
+        "rag.encoders": ("rag.index", "rag.retrieval", "rag.stores", "rag.answering", "rag.tuning"),
+        "rag.tuning": ("rag.index", "rag.retrieval", "rag.stores", "rag.answering", "rag.eval"),
         "rag.chunking": ("rag.index", "rag.encoders", "rag.stores", "rag.retrieval"),
         "rag.confidence": ("rag.generation", "rag.answering", "rag.retrieval", "rag.index"),
         "rag.generation": ("rag.answering", "rag.retrieval", "rag.index"),

@@ -127,7 +127,7 @@ def test_situated_options_are_checked_before_any_encoding() -> None:
     with pytest.raises(ValueError, match="chunked protocol"):
         EvalConfig(protocol="whole", situated=("prefix",))
     with pytest.raises(ValueError, match="plain, prefix, sitemb, late"):
-        EvalConfig(protocol="chunked", situated=("contextual",))
+        EvalConfig(protocol="chunked", situated=("no-such-mode",))
     with pytest.raises(ValueError, match="other than plain"):
         EvalConfig(protocol="chunked", situated=("plain",), residual=0.5)
     with pytest.raises(ValueError, match="alpha"):

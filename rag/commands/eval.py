@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rag.commands import situated_mode
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -85,9 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="MODE",
-        choices=["plain", "prefix", "sitemb", "late"],
+        type=situated_mode,
         help="embed chunks in their context with this situated encoder (repeatable: plain, "
-        "prefix, sitemb, late; chunked protocol); runs are named ENCODER+MODE",
+        "prefix, sitemb, late, contextual, trained or trained:ADAPTER; chunked protocol); runs "
+        "are named ENCODER+MODE",
     )
     p.add_argument(
         "--residual",

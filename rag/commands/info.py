@@ -30,5 +30,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"chunks   {info['chunks']}")
     for e in info["encoders"]:
         extra = f", {e['vectors']} vectors" if "vectors" in e else f", {e['chunks']} chunks"
-        print(f"encoder  {e['name']} ({e['kind']}, situated={e['situated']}{extra})")
+        residual = f", residual={e['residual']:g}" if e.get("residual") is not None else ""
+        print(f"encoder  {e['name']} ({e['kind']}, situated={e['situated']}{residual}{extra})")
     return 0

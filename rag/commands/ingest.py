@@ -7,6 +7,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.commands import situated_mode
+
+# The SitEmb paper's alpha, as in rag/encoders/situated/residual.py (kept here so that building
+# the parser imports no numpy); tests/test_index_residual.py checks the two agree.
+DEFAULT_ALPHA = 0.5
+
 if TYPE_CHECKING:
     from rag.index import IndexConfig
 
@@ -27,8 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--situated",
         default="plain",
-        choices=["plain", "prefix", "sitemb", "late"],
+        type=situated_mode,
         help="how dense encoders embed a chunk with its context (recorded in the index)",
+    )
+    p.add_argument(
+        "--residual",
+        type=float,
+        nargs="?",
+        const=DEFAULT_ALPHA,
+        default=None,
+        metavar="ALPHA",
+        help="with --situated other than plain: dense encoders rank chunks by "
+        f"sim(q, s) + ALPHA * sim(q, c) (default {DEFAULT_ALPHA:g}; recorded in the index)",
     )
     p.add_argument(
         "--chunker", default=None, help="token | sentence | recursive (new index: recursive)"
@@ -62,12 +78,18 @@ def requested_config(args: argparse.Namespace) -> IndexConfig:
         options["max_tokens"] = args.chunk_tokens
     if args.context_tokens:
         options["context_tokens"] = args.context_tokens
+    if args.residual is not None and args.situated == "plain":
+        raise ValueError(
+            "--residual needs a --situated mode other than plain (e.g. --situated prefix): "
+            "the residual of plain chunk vectors is the plain vectors themselves"
+        )
     entries = []
     for name in args.encoder or ["minilm"]:
-        entry = EncoderEntry(name)
-        if entry.kind == "dense":
-            entry.situated = args.situated
-        entries.append(entry)
+        kind = EncoderEntry(name).kind
+        if kind == "dense":  # a lexical encoder indexes plain text: no situated mode, no residual
+            entries.append(EncoderEntry(name, kind, args.situated, args.residual))
+        else:
+            entries.append(EncoderEntry(name, kind))
     return IndexConfig(
         encoders=entries,
         store=args.store or (stored.store if stored else "chroma"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -197,8 +198,9 @@ class _SituatedVectors:
         self.config = config
         self.encoded: dict[str, tuple[SituatedVectors, float]] = {}
 
-    def of(self, situated: SituatedEncoder) -> tuple[SituatedVectors, float]:
-        if situated.mode not in self.encoded:
+    def of(self, situated: SituatedEncoder, label: str = "") -> tuple[SituatedVectors, float]:
+        label = label or situated.mode
+        if label not in self.encoded:
             t0 = time.perf_counter()
             vectors = situated.embed_chunks(
                 self.units.chunks,
@@ -206,8 +208,18 @@ class _SituatedVectors:
                 show_progress=self.config.show_progress,
                 documents={d.id: d for d in self.units.documents},
             )
-            self.encoded[situated.mode] = (vectors, time.perf_counter() - t0)
-        return self.encoded[situated.mode]
+            self.encoded[label] = (vectors, time.perf_counter() - t0)
+        return self.encoded[label]
+
+    def plain_of(self, situated: SituatedEncoder, label: str) -> tuple[np.ndarray, float]:
+        """The chunk-only vectors in ``situated``'s own model (an adapted one has its own)."""
+        t0 = time.perf_counter()
+        vectors = situated.embed_plain(
+            self.units.chunks,
+            batch_size=self.config.batch_size,
+            show_progress=self.config.show_progress,
+        )
+        return vectors, time.perf_counter() - t0
 
 
 def situated_systems(
@@ -229,7 +241,7 @@ def situated_systems(
     base = load_base_encoder(name, encoders)
     setup = {"load_seconds": time.perf_counter() - t0, **(timings or {})}
     vectors = _SituatedVectors(units, config)
-    modes = [get_situated(mode, base) for mode in config.situated]
+    modes = [(mode_label(mode), get_situated(mode, base)) for mode in config.situated]
 
     def system(run_name: str, situated: SituatedEncoder, matrix: Any, seconds: float) -> System:
         store = exact_store("dense")
@@ -237,23 +249,31 @@ def situated_systems(
         return make_system(run_name, situated, store, units, {**setup, "encode_seconds": seconds})
 
     out: list[System] = []
-    for situated in modes:
-        found, seconds = vectors.of(situated)
-        out.append(system(f"{name}+{situated.mode}", situated, found.situated, seconds))
+    for label, situated in modes:
+        found, seconds = vectors.of(situated, label)
+        out.append(system(f"{name}+{label}", situated, found.situated, seconds))
     if config.residual is None:
         return out
-    for situated in modes:
+    for label, situated in modes:
         if situated.mode == "plain":
             continue
-        found, seconds = vectors.of(situated)
+        found, seconds = vectors.of(situated, label)
         chunk, chunk_seconds = found.chunk, 0.0
-        if chunk is None:  # a bi-encoder: the chunk-only vectors are the plain mode's
+        if chunk is None and situated.base is base:  # a bi-encoder: the plain mode's vectors
             plain, chunk_seconds = vectors.of(get_situated("plain", base))
             chunk = plain.situated
+        elif chunk is None:  # an adapted model: its own chunk-only vectors
+            chunk, chunk_seconds = vectors.plain_of(situated, label)
         matrix = residual_vectors(found.situated, chunk, config.residual)
-        run_name = f"{name}+{situated.mode}+residual{config.residual:g}"
+        run_name = f"{name}+{label}+residual{config.residual:g}"
         out.append(system(run_name, situated, matrix, seconds + chunk_seconds))
     return out
+
+
+def mode_label(mode: str) -> str:
+    """A run's name for a situated mode: ``trained:PATH/x.npz`` is ``trained:x``."""
+    name, colon, argument = mode.partition(":")
+    return f"{name}:{Path(argument).stem}" if colon else name
 
 
 def corpus_stats(

@@ -39,11 +39,14 @@ class EncoderEntry:
     """An encoder configured on an index; ``situated`` names how chunks are turned into text.
 
     ``kind`` comes from the encoder registry when not given (``"dense"`` for any model folder).
+    ``residual`` (a dense encoder with a situated mode other than plain): its store ranks chunks
+    by ``sim(q, s) + residual * sim(q, c)`` (:func:`rag.index.folder.residual_store_vectors`).
     """
 
     name: str
     kind: Kind | None = None
     situated: str = "plain"
+    residual: float | None = None  # absent in older index.json files: read as None
 
     def __post_init__(self) -> None:
         if self.kind is None:
@@ -52,6 +55,16 @@ class EncoderEntry:
             self.kind = encoder_kind(self.name)
         if self.kind not in ("dense", "lexical"):
             raise ValueError(f"encoder kind must be 'dense' or 'lexical', got {self.kind!r}")
+        if self.residual is not None:
+            from rag.encoders.situated.residual import check_alpha
+
+            self.residual = check_alpha(self.residual)
+            if self.kind != "dense" or self.situated == "plain":
+                raise ValueError(
+                    f"encoder {self.name!r}: residual={self.residual:g} needs a dense encoder "
+                    f"with a situated mode other than plain (kind={self.kind!r}, "
+                    f"situated={self.situated!r}); the residual of plain is the plain vector"
+                )
 
 
 @dataclass
@@ -132,12 +145,18 @@ def merge_config(stored: IndexConfig, requested: IndexConfig, where: str) -> Ind
     )
     known = {e.name: e for e in merged.encoders}
     for entry in requested.encoders:
-        if entry.name not in known:
+        have_entry = known.get(entry.name)
+        if have_entry is None:
             merged.encoders.append(entry)
-        elif (known[entry.name].kind, known[entry.name].situated) != (entry.kind, entry.situated):
+        elif (have_entry.kind, have_entry.situated) != (entry.kind, entry.situated):
             raise IndexConfigError(
                 f"encoder {entry.name!r} in the index at {where} embeds chunks with "
-                f"situated={known[entry.name].situated!r}; situated={entry.situated!r} was "
+                f"situated={have_entry.situated!r}; situated={entry.situated!r} was "
                 "requested"
+            )
+        elif have_entry.residual != entry.residual:
+            raise IndexConfigError(
+                f"encoder {entry.name!r} in the index at {where} stores chunk vectors with "
+                f"residual={have_entry.residual!r}; residual={entry.residual!r} was requested"
             )
     return merged

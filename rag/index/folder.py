@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rag.files import write_json_atomic
 from rag.index.config import EncoderEntry, IndexConfig, merge_config
 from rag.index.docstore import Docstore
@@ -73,6 +75,7 @@ class Index:
         self.docstore = Docstore(self.root)
         self._encoders: dict[str, Encoder] = {}
         self._stores: dict[str, Store] = {}
+        self._situated_encoders: dict[tuple[str, str], Any] = {}
         if stored is not None and stored.format == 1:
             self._migrate_lexical()
 
@@ -86,12 +89,16 @@ class Index:
         chunker: str = "recursive",
         chunker_options: Mapping[str, Any] | None = None,
         situated: str = "plain",
+        residual: float | None = None,
         rebuild: bool = False,
     ) -> Index:
         """An index at ``root`` with these encoders (each one's kind from the registry; dense
-        ones embed with the ``situated`` mode). Opening an existing, matching index is fine;
-        a mismatch raises unless ``rebuild``."""
-        entries = [e if isinstance(e, EncoderEntry) else _entry(e, situated) for e in encoders]
+        ones embed with the ``situated`` mode, scored residually with alpha ``residual`` when
+        given). Opening an existing, matching index is fine; a mismatch raises unless
+        ``rebuild``."""
+        entries = [
+            e if isinstance(e, EncoderEntry) else _entry(e, situated, residual) for e in encoders
+        ]
         config = IndexConfig(
             encoders=entries,
             store=store,  # type: ignore[arg-type]
@@ -162,12 +169,32 @@ class Index:
 
     def query_encoder(self, entry: EncoderEntry) -> Any:
         """What embeds queries for ``entry``: the encoder, or its situated wrapper (SitEmb,
-        arXiv 2508.01959; late chunking, arXiv 2409.04701; a prefix header)."""
+        arXiv 2508.01959; late chunking, arXiv 2409.04701; a prefix header); with a residual,
+        the plain query vector with the 0 that matches the stored vectors' extra coordinate."""
         if entry.situated == "plain" or entry.kind == "lexical":
             return self.encoder(entry.name)
+        situated = self._situated(entry)
+        return situated if entry.residual is None else ResidualQueries(situated)
+
+    def _situated(self, entry: EncoderEntry) -> Any:
+        """The entry's situated encoder, built once (a trained one copies and adapts a model);
+        ``trained:PATH`` with a relative path names a file inside the index (``rag tune``)."""
         from rag.encoders.situated import get_situated
 
-        return get_situated(entry.situated, self.encoder(entry.name))
+        key = (entry.name, entry.situated)
+        if key not in self._situated_encoders:
+            mode, colon, argument = entry.situated.partition(":")
+            if colon and (self.root / argument).is_file():
+                mode = f"{mode}:{self.root / argument}"
+            else:
+                mode = entry.situated
+            self._situated_encoders[key] = get_situated(mode, self.encoder(entry.name))
+        return self._situated_encoders[key]
+
+    def forget_situated(self, name: str) -> None:
+        """Drop the cached situated encoders of encoder ``name`` (its mode or adapter changed)."""
+        for key in [k for k in self._situated_encoders if k[0] == name]:
+            del self._situated_encoders[key]
 
     def chunk_embedder(self, entry: EncoderEntry) -> Callable[[Sequence[Chunk]], Any]:
         """How ``entry`` turns chunks into what its store holds (the shown text stays
@@ -181,7 +208,12 @@ class Index:
 
                 texts = [situated_text(c, entry.situated) for c in chunks]
                 return self.encoder(entry.name).embed_documents(texts, show_progress=show)
-            return self.query_encoder(entry).embed_chunks(chunks, show_progress=show).situated
+            if entry.residual is None:
+                return self._situated(entry).embed_chunks(chunks, show_progress=show).situated
+            found = self._situated(entry).embed_chunks(
+                chunks, show_progress=show, chunk_vectors=True
+            )
+            return residual_store_vectors(found.situated, found.chunk, entry.residual)
 
         return embed
 
@@ -294,14 +326,49 @@ class Index:
                 "name": entry.name,
                 "kind": entry.kind,
                 "situated": entry.situated,
+                "residual": entry.residual,
             }
             row["vectors" if entry.kind == "dense" else "chunks"] = self.store(entry.name).count()
             info["encoders"].append(row)
         return info
 
 
-def _entry(name: str, situated: str) -> EncoderEntry:
-    entry = EncoderEntry(name)
-    if entry.kind == "dense":
-        entry.situated = situated
-    return entry
+def _entry(name: str, situated: str, residual: float | None = None) -> EncoderEntry:
+    """``name`` with the situated mode and residual when it is dense (lexical ones keep plain)."""
+    kind = EncoderEntry(name).kind
+    if kind != "dense":
+        return EncoderEntry(name, kind)
+    return EncoderEntry(name, kind, situated, residual)
+
+
+def residual_store_vectors(situated: np.ndarray, chunk: np.ndarray, alpha: float) -> np.ndarray:
+    """What a residual index stores: unit vectors ``[v / m, sqrt(1 - |v / m|^2)]`` for
+    ``v = s + alpha * c`` and ``m = 1 + alpha`` (the largest ``|v|`` for unit ``s``, ``c``).
+
+    A query ``[q, 0]`` (:class:`ResidualQueries`) then scores ``(q.s + alpha * q.c) / m``: the
+    residual score of ``rag eval --residual`` over a constant, so cosine and exact stores rank
+    chunks exactly as it does. Renormalising ``v`` itself would not: it divides each chunk's
+    score by that chunk's own ``|v|``, which favours chunks whose ``s`` and ``c`` disagree.
+    """
+    from rag.encoders.situated import residual_vectors
+
+    scaled = residual_vectors(situated, chunk, alpha) / np.float32(1.0 + alpha)
+    rest = np.clip(1.0 - np.einsum("ij,ij->i", scaled, scaled), 0.0, None)  # rounding: >= 0
+    return np.ascontiguousarray(np.hstack([scaled, np.sqrt(rest)[:, None]]), dtype=np.float32)
+
+
+class ResidualQueries:
+    """A situated encoder's (plain) query vectors with a 0 appended: the extra coordinate of
+    :func:`residual_store_vectors` then adds nothing to a query's inner product."""
+
+    def __init__(self, situated: Any) -> None:
+        self.situated = situated
+        self.name: str = situated.name
+        self.dim: int = situated.dim + 1
+
+    def embed_queries(self, texts: Sequence[str], **options: Any) -> np.ndarray:
+        queries = np.asarray(self.situated.embed_queries(texts, **options), dtype=np.float32)
+        return np.hstack([queries, np.zeros((len(queries), 1), dtype=np.float32)])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_queries([text])[0]

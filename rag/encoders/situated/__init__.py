@@ -6,7 +6,8 @@ Modes (chosen by name, recorded beside an index so queries use the same one):
 - ``prefix``: "title > section" (+ an optional summary) before the chunk, for embedding only;
 - ``sitemb``: the SitEmb input format (chunk, then its context) for any encoder; on SitEmb's own
   causal models (:class:`CausalSitEmbModel`) one pass gives the situated and the chunk vector;
-- ``late``: late chunking (one forward pass per context window, chunk spans mean-pooled).
+- ``late``: late chunking (one forward pass per context window, chunk spans mean-pooled);
+- ``contextual``: an LLM-written context that situates the chunk in its document, before it.
 
 Any of them can be scored residually, ``sim(q, s) + alpha * sim(q, c)``
 (:mod:`rag.encoders.situated.residual`)::
@@ -35,6 +36,7 @@ from rag.encoders.situated.base import (
     header,
 )
 from rag.encoders.situated.causal import CausalSitEmbEncoder, CausalSitEmbModel
+from rag.encoders.situated.contextual import ContextualEncoder
 from rag.encoders.situated.late import LateChunkingEncoder
 from rag.encoders.situated.prefix import PrefixEncoder, prefix_text
 from rag.encoders.situated.residual import (
@@ -44,6 +46,7 @@ from rag.encoders.situated.residual import (
     residual_vectors,
 )
 from rag.encoders.situated.sitemb import SITEMB_INSTRUCTION, SitEmbTextEncoder, sitemb_text
+from rag.encoders.situated.trained import TrainedLateEncoder
 
 if TYPE_CHECKING:
     from rag.base import Encoder
@@ -63,20 +66,35 @@ SITUATED_MODES: dict[str, Callable[..., SituatedEncoder]] = {
     "prefix": PrefixEncoder,
     "sitemb": _sitemb,
     "late": LateChunkingEncoder,
+    "contextual": ContextualEncoder,
+    "trained": TrainedLateEncoder,
 }
 
 
 def get_situated(mode: str, base: Encoder, **options: Any) -> SituatedEncoder:
     """The situated encoder ``mode`` over the dense encoder ``base`` (options go to its class:
     ``summaries=``/``summarize=`` for prefix, ``window=`` for sitemb, ``window_tokens=``,
-    ``overlap_tokens=``, ``window_batch_size=`` for late)."""
-    try:
-        factory = SITUATED_MODES[mode]
-    except KeyError:
+    ``overlap_tokens=``, ``window_batch_size=`` for late; ``adapter=`` for trained, also
+    written ``trained:ADAPTER`` with an adapter name or ``.npz`` path)."""
+    name = check_mode(mode)
+    _, _, argument = mode.partition(":")
+    if argument:
+        options = {**options, "adapter": argument}
+    return SITUATED_MODES[name](base, **options)
+
+
+def check_mode(mode: str) -> str:
+    """The mode name of ``mode`` (``trained:ADAPTER`` names ``trained``), or a clear error."""
+    name, colon, argument = mode.partition(":")
+    if name not in SITUATED_MODES:
         raise ValueError(
-            f"unknown situated mode {mode!r}; choose one of: {', '.join(SITUATED_MODES)}"
-        ) from None
-    return factory(base, **options)
+            f"unknown situated mode {name!r}; choose one of: {', '.join(SITUATED_MODES)}"
+        )
+    if colon and (name != "trained" or not argument):
+        raise ValueError(
+            f"situated mode {mode!r}: only trained takes an argument (trained:ADAPTER)"
+        )
+    return name
 
 
 def situated_text(chunk: Chunk, mode: str) -> str:
@@ -89,9 +107,8 @@ def situated_text(chunk: Chunk, mode: str) -> str:
         return prefix_text(chunk)
     if mode == "sitemb":
         return sitemb_text(chunk, window=512)
-    if mode in SITUATED_MODES:
-        raise ValueError(f"situated mode {mode!r} has no per-chunk text; use embed_chunks")
-    raise ValueError(f"unknown situated mode {mode!r}; choose one of: {', '.join(SITUATED_MODES)}")
+    check_mode(mode)
+    raise ValueError(f"situated mode {mode!r} has no per-chunk text; use embed_chunks")
 
 
 def load_causal_sitemb(location: str, **options: Any) -> CausalSitEmbModel:
@@ -105,14 +122,17 @@ __all__ = [
     "SITUATED_MODES",
     "CausalSitEmbEncoder",
     "CausalSitEmbModel",
+    "ContextualEncoder",
     "LateChunkingEncoder",
     "PlainEncoder",
     "PrefixEncoder",
     "Segment",
     "SitEmbTextEncoder",
+    "TrainedLateEncoder",
     "SituatedEncoder",
     "SituatedVectors",
     "check_alpha",
+    "check_mode",
     "context_segments",
     "get_situated",
     "header",

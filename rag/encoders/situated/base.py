@@ -98,6 +98,12 @@ class SituatedEncoder(ABC):
             return out
         return SituatedVectors(out, self._plain(batch) if chunk_vectors else None)
 
+    def embed_plain(
+        self, chunks: Sequence[Chunk], *, batch_size: int | None = None, show_progress: bool = False
+    ) -> np.ndarray:
+        """The chunks alone (no context) through this encoder's model, for residual scoring."""
+        return self._plain(ChunkBatch(chunks, batch_size or self.default_batch_size, show_progress))
+
     def embed_queries(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
     ) -> np.ndarray:

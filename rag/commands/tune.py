@@ -1,0 +1,62 @@
+"""``rag tune --index DIR``: adapt the situated encoder to the index's corpus, then re-embed."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="train a situated adapter on the index's own chunks (self-supervised) and re-embed",
+    )
+    p.add_argument("--index", type=Path, default=Path(".rag_index"))
+    p.add_argument("--encoder", help="the dense encoder to tune (default: the index's first)")
+    p.add_argument("--steps", type=int, default=120, help="training steps (default 120)")
+    p.add_argument("--batch-size", type=int, default=12, help="windows per step (default 12)")
+    p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--restart", action="store_true", help="discard an earlier run's checkpoint and adapter"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rag.encoders.lora import LoraSettings
+    from rag.index import Index
+    from rag.index.tune import TUNED, dense_entry_name, tune_index
+    from rag.tuning.trainer import TrainSettings
+
+    index = Index(args.index)
+    if not index.exists:
+        raise FileNotFoundError(f"no index at {args.index}")
+    name = dense_entry_name(index, args.encoder)
+    if args.restart:
+        shutil.rmtree(index.root / TUNED / f"{name}.ckpt", ignore_errors=True)
+    settings = TrainSettings(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_seconds=args.max_seconds,
+        lora=LoraSettings(),
+    )
+    progress, close = (None, lambda: None)
+    if not args.no_progress:
+        from rag.tuning.situated import tqdm_progress
+
+        progress, close = tqdm_progress(f"tuning {name}")
+    try:
+        report = tune_index(index, settings, encoder=name, progress=progress)
+    finally:
+        close()
+    print(report.summary())
+    if not report.finished:
+        print(
+            "training stopped before its last step; run `rag tune` again to resume", file=sys.stderr
+        )
+    return 0
