@@ -25,3 +25,20 @@ class HashEncoder(Encoder):
                 out[i, zlib.crc32(word.encode()) % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
+
+
+def register_hash_encoder(monkeypatch) -> None:  # noqa: ANN001
+    """Register :class:`HashEncoder` as the dense encoder ``"hash"`` for one test."""
+    from rag.encoders.registry import REGISTRY, EncoderSpec
+
+    spec = EncoderSpec(
+        name="hash",
+        kind="dense",
+        package="-",
+        dim=HashEncoder.dim,
+        description="test-only bag-of-words hash encoder",
+        loader=lambda device="cpu": HashEncoder(),
+        dists=(),
+        locate=lambda: "-",
+    )
+    monkeypatch.setitem(REGISTRY, "hash", spec)

@@ -24,7 +24,7 @@ from rag.eval.runner import (
 )
 from rag.eval.systems import encoder_system
 from rag.types import Chunk, Document
-from tests.fakes import HashEncoder
+from tests.fakes import HashEncoder, register_hash_encoder
 
 
 class PeriodChunker(Chunker):
@@ -198,19 +198,7 @@ def test_cli_eval_bm25_perfect_run_writes_the_json_schema(tiny: Path, tmp_path: 
 @pytest.fixture
 def hash_registered(monkeypatch):
     """The HashEncoder registered as dense encoder "hash", for this test only."""
-    from rag.encoders.registry import REGISTRY, EncoderSpec
-
-    spec = EncoderSpec(
-        name="hash",
-        kind="dense",
-        package="-",
-        dim=HashEncoder.dim,
-        description="test-only bag-of-words hash encoder",
-        loader=lambda device="cpu": HashEncoder(),
-        dists=(),
-        locate=lambda: "-",
-    )
-    monkeypatch.setitem(REGISTRY, "hash", spec)
+    register_hash_encoder(monkeypatch)
 
 
 def test_cli_eval_chunked_protocol_with_fusion(tiny: Path, tmp_path: Path, hash_registered):

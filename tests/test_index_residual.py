@@ -20,7 +20,7 @@ from rag.index import EncoderEntry, Index, IndexConfig, IndexConfigError
 from rag.index.folder import residual_store_vectors
 from rag.stores.memory import MemoryStore
 from rag.types import Chunk
-from tests.fakes import HashEncoder
+from tests.fakes import HashEncoder, register_hash_encoder
 
 DOCS = {
     "alpha.md": "# Alpha reactor\n\nThe loop cools itself with liquid sodium.\n\n"
@@ -35,19 +35,7 @@ QUERIES = ["sodium loop", "penguins krill", "safety valve pressure", "alpha reac
 @pytest.fixture
 def hash_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     """The HashEncoder registered as dense encoder "hash", for one test."""
-    from rag.encoders.registry import REGISTRY, EncoderSpec
-
-    spec = EncoderSpec(
-        name="hash",
-        kind="dense",
-        package="-",
-        dim=HashEncoder.dim,
-        description="test-only bag-of-words hash encoder",
-        loader=lambda device="cpu": HashEncoder(),
-        dists=(),
-        locate=lambda: "-",
-    )
-    monkeypatch.setitem(REGISTRY, "hash", spec)
+    register_hash_encoder(monkeypatch)
 
 
 def write_docs(folder: Path) -> Path:

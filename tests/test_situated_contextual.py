@@ -23,7 +23,7 @@ from rag.encoders.situated.contextual import (
 from rag.generation import EchoGenerator, GenerationError, GenerationOptions
 from rag.generation.base import Prompt
 from rag.types import Chunk, Document, Generation, Span, sha256_hex
-from tests.fakes import HashEncoder
+from tests.fakes import HashEncoder, register_hash_encoder
 
 ALPHA = (
     "Knockout mice lacking the receptor were studied. This effect was abolished in knockout "
@@ -293,20 +293,8 @@ def test_registered_mode_and_the_lazy_default_generator(tmp_path, monkeypatch) -
 def fake_contextual(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CountingGenerator:
     """``contextual`` built with a counting generator and a cache file under tmp_path, and the
     test-only ``hash`` encoder in the registry."""
-    from rag.encoders.registry import REGISTRY, EncoderSpec
-
     gen = CountingGenerator()
-    spec = EncoderSpec(
-        name="hash",
-        kind="dense",
-        package="-",
-        dim=HashEncoder.dim,
-        description="test-only bag-of-words hash encoder",
-        loader=lambda device="cpu": HashEncoder(),
-        dists=(),
-        locate=lambda: "-",
-    )
-    monkeypatch.setitem(REGISTRY, "hash", spec)
+    register_hash_encoder(monkeypatch)
     monkeypatch.setitem(
         SITUATED_MODES,
         "contextual",

@@ -13,7 +13,7 @@ from rag.cli import main
 from rag.eval.beir import BeirDataset
 from rag.eval.runner import EvalConfig, chunked_units, evaluate_encoders, make_chunker
 from rag.eval.systems import situated_systems
-from tests.fakes import HashEncoder
+from tests.fakes import HashEncoder, register_hash_encoder
 
 # The two documents share their first sentence word for word: only the title (context) tells
 # which volcano-or-geyser it is about, so plain chunks cannot separate them.
@@ -138,19 +138,7 @@ def test_situated_options_are_checked_before_any_encoding() -> None:
 
 @pytest.fixture
 def hash_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.encoders.registry import REGISTRY, EncoderSpec
-
-    spec = EncoderSpec(
-        name="hash",
-        kind="dense",
-        package="-",
-        dim=HashEncoder.dim,
-        description="test-only bag-of-words hash encoder",
-        loader=lambda device="cpu": HashEncoder(),
-        dists=(),
-        locate=lambda: "-",
-    )
-    monkeypatch.setitem(REGISTRY, "hash", spec)
+    register_hash_encoder(monkeypatch)
 
 
 def test_cli_situated_and_residual_flags(tmp_path: Path, hash_registered: None) -> None:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rag.commands import existing_index
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="describe an index")
@@ -15,11 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rag.index import Index
-
-    index = Index(args.index)
-    if not index.exists:
-        raise FileNotFoundError(f"no index at {args.index}")
+    index = existing_index(args.index)
     info = index.info()
     if args.json:
         print(json.dumps(info, indent=2))

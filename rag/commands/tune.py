@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from rag.commands import existing_index
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,13 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rag.encoders.lora import LoraSettings
-    from rag.index import Index
     from rag.index.tune import TUNED, dense_entry_name, tune_index
     from rag.tuning.trainer import TrainSettings
 
-    index = Index(args.index)
-    if not index.exists:
-        raise FileNotFoundError(f"no index at {args.index}")
+    index = existing_index(args.index)
     name = dense_entry_name(index, args.encoder)
     if args.restart:
         shutil.rmtree(index.root / TUNED / f"{name}.ckpt", ignore_errors=True)

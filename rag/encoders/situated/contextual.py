@@ -222,20 +222,10 @@ class ContextualEncoder(SituatedEncoder):
         }
 
     def situated_vectors(self, batch: ChunkBatch) -> np.ndarray:
-        return self._embed_texts(
-            self.texts(batch.chunks, batch.documents, show_progress=batch.show_progress), batch
-        )
-
-    def texts(
-        self,
-        chunks: Sequence[Chunk],
-        documents: Mapping[str, Document] | None = None,
-        *,
-        show_progress: bool = False,
-    ) -> list[str]:
-        """The text embedded for each chunk."""
-        contexts = self.contexts(chunks, documents, show_progress=show_progress)
-        return [contextual_text(c.text, ctx) for c, ctx in zip(chunks, contexts, strict=True)]
+        chunks = batch.chunks
+        contexts = self.contexts(chunks, batch.documents, show_progress=batch.show_progress)
+        texts = [contextual_text(c.text, ctx) for c, ctx in zip(chunks, contexts, strict=True)]
+        return self._embed_texts(texts, batch)
 
     def contexts(
         self,

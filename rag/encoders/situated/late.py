@@ -158,13 +158,8 @@ class LateChunkingEncoder(SituatedEncoder):
             raise ValueError(f"window_tokens={self.window_tokens} leaves no room for text")
 
     def options(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "window_tokens": self.window_tokens,
-            "overlap_tokens": self.overlap_tokens,
-            "window_batch_size": self.window_batch_size,
-            "with_header": self.with_header,
-        }
+        settings = ("window_tokens", "overlap_tokens", "window_batch_size", "with_header")
+        return {"mode": self.mode, **{name: getattr(self, name) for name in settings}}
 
     def _special_tokens(self) -> tuple[list[int], list[int]]:
         """The special token ids the tokenizer puts before and after a text ([CLS] / [SEP])."""
