@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
         progress, close = tqdm_progress(f"tuning {name}")
     try:
-        report = tune_index(index, settings, encoder=name, progress=progress)
+        report = tune_index(
+            index, settings, encoder=name, progress=progress, show_progress=not args.no_progress
+        )
     finally:
         close()
     print(report.summary())

@@ -196,13 +196,15 @@ class Index:
         for key in [k for k in self._situated_encoders if k[0] == name]:
             del self._situated_encoders[key]
 
-    def chunk_embedder(self, entry: EncoderEntry) -> Callable[[Sequence[Chunk]], Any]:
+    def chunk_embedder(
+        self, entry: EncoderEntry, show_progress: bool | None = None
+    ) -> Callable[[Sequence[Chunk]], Any]:
         """How ``entry`` turns chunks into what its store holds (the shown text stays
         ``chunk.text``): a lexical encoder indexes the mode's text, a dense one embeds through
         its situated encoder."""
 
         def embed(chunks: Sequence[Chunk]) -> Any:
-            show = len(chunks) > 64
+            show = len(chunks) > 64 if show_progress is None else show_progress
             if entry.kind == "lexical" or entry.situated == "plain":
                 from rag.encoders.situated import situated_text
 

@@ -67,6 +67,7 @@ def tune_index(
     encoder: str | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     batch_chunks: int = 256,
+    show_progress: bool | None = None,
 ) -> TuneReport:
     """Train an adapter on ``index``'s chunks for one dense encoder and re-embed with it."""
     from rag.tuning.situated import make_examples, tune_situated
@@ -98,7 +99,7 @@ def tune_index(
     index.config = replace(index.config, encoders=entries)
     index.forget_situated(name)
     entry = next(e for e in entries if e.name == name)
-    embed = index.chunk_embedder(entry)
+    embed = index.chunk_embedder(entry, show_progress)
     store = index.store(name)
     t1 = time.perf_counter()
     for start in range(0, len(chunks), batch_chunks):
