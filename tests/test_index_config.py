@@ -123,3 +123,16 @@ def test_cli_names_the_flags_for_a_mismatch(
     assert main(args) == 0  # unspecified settings keep the stored ones
     assert main([*args, "--chunker", "token", "--rebuild"]) == 0
     assert Index(root).config.chunker == "token"
+
+
+def test_cli_without_encoder_flags_keeps_the_index_encoders(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nSodium cools the reactor.\n", "utf-8")
+    root = tmp_path / "idx"
+    base = ["ingest", str(docs), "--index", str(root), "--store", "memory", "--no-progress"]
+    assert main([*base, "--encoder", "bm25"]) == 0
+    (docs / "b.md").write_text("# B\n\nPenguins eat krill.\n", "utf-8")
+    assert main(base) == 0  # no --encoder: bm25 only, no default minilm added
+    assert [e.name for e in Index(root).config.encoders] == ["bm25"]
+    assert Index(root).search("krill", k=1)[0].chunk.source.endswith("b.md")

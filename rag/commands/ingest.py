@@ -14,7 +14,7 @@ from rag.commands import situated_mode
 DEFAULT_ALPHA = 0.5
 
 if TYPE_CHECKING:
-    from rag.index import IndexConfig
+    from rag.index import EncoderEntry, IndexConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--situated",
-        default="plain",
+        default=None,
         type=situated_mode,
-        help="how dense encoders embed a chunk with its context (recorded in the index)",
+        help="how dense encoders embed a chunk with its context (recorded in the index; "
+        "default: plain, or what the index has)",
     )
     p.add_argument(
         "--residual",
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def requested_config(args: argparse.Namespace) -> IndexConfig:
     """What the flags ask for; a setting left out keeps the existing index's (or the default)."""
-    from rag.index import EncoderEntry, Index, IndexConfig
+    from rag.index import Index, IndexConfig
 
     stored = None if args.rebuild else Index.stored_config(args.index)
     chunker = args.chunker or (stored.chunker if stored else "recursive")
@@ -78,18 +79,15 @@ def requested_config(args: argparse.Namespace) -> IndexConfig:
         options["max_tokens"] = args.chunk_tokens
     if args.context_tokens:
         options["context_tokens"] = args.context_tokens
-    if args.residual is not None and args.situated == "plain":
-        raise ValueError(
-            "--residual needs a --situated mode other than plain (e.g. --situated prefix): "
-            "the residual of plain chunk vectors is the plain vectors themselves"
-        )
-    entries = []
-    for name in args.encoder or ["minilm"]:
-        kind = EncoderEntry(name).kind
-        if kind == "dense":  # a lexical encoder indexes plain text: no situated mode, no residual
-            entries.append(EncoderEntry(name, kind, args.situated, args.residual))
-        else:
-            entries.append(EncoderEntry(name, kind))
+    if stored is not None and args.encoder is None and args.situated is None:
+        if args.residual is not None:
+            raise ValueError(
+                "--residual needs --situated MODE (and --encoder) on an existing index"
+            )
+        # no encoder flags: the index's own encoders, as they were built
+        entries = list(stored.encoders)
+    else:
+        entries = requested_entries(args)
     return IndexConfig(
         encoders=entries,
         store=args.store or (stored.store if stored else "chroma"),
@@ -142,3 +140,22 @@ def run(args: argparse.Namespace) -> int:
     if report.seconds > 0:
         print(f"{(files + len(report.failed)) / report.seconds:.1f} files/s; index: {args.index}")
     return 0
+
+
+def requested_entries(args: argparse.Namespace) -> list[EncoderEntry]:
+    """The encoders the flags name (default minilm), dense ones with the situated mode."""
+    from rag.index import EncoderEntry
+
+    if args.residual is not None and (args.situated or "plain") == "plain":
+        raise ValueError(
+            "--residual needs a --situated mode other than plain (e.g. --situated prefix): "
+            "the residual of plain chunk vectors is the plain vectors themselves"
+        )
+    entries = []
+    for name in args.encoder or ["minilm"]:
+        kind = EncoderEntry(name).kind
+        if kind == "dense":  # a lexical encoder indexes plain text: no situated mode, no residual
+            entries.append(EncoderEntry(name, kind, args.situated or "plain", args.residual))
+        else:
+            entries.append(EncoderEntry(name, kind))
+    return entries
