@@ -243,3 +243,13 @@ def test_rag_tune_adapts_an_index_and_search_uses_it(minilm, tmp_path: Path, cap
     # a second run resumes the finished checkpoint: nothing to train, only re-embedding
     assert main(args) == 0
     assert "2 steps, finished" in capsys.readouterr().out
+
+
+def test_eval_takes_a_trained_adapter_path_and_names_the_run_by_it() -> None:
+    from rag.eval.config import EvalConfig
+    from rag.eval.systems import mode_label
+
+    config = EvalConfig(protocol="chunked", situated=("plain", "trained:/x/scifact_only.npz"))
+    assert [mode_label(m) for m in config.situated] == ["plain", "trained:scifact_only"]
+    with pytest.raises(ValueError, match="situated modes"):
+        EvalConfig(protocol="chunked", situated=("late:x",))

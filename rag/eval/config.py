@@ -44,9 +44,14 @@ class EvalConfig:
             raise ValueError(f"k must be at least 1, got {self.k}")
 
     def _check_situated(self) -> None:
-        from rag.encoders.situated import SITUATED_MODES, check_alpha
+        from rag.encoders.situated import SITUATED_MODES, check_alpha, check_mode
 
-        unknown = [m for m in self.situated if m not in SITUATED_MODES]
+        unknown = []
+        for mode in self.situated:
+            try:
+                check_mode(mode)  # a mode name, or trained:ADAPTER
+            except ValueError:
+                unknown.append(mode)
         if unknown or len(set(self.situated)) != len(self.situated):
             raise ValueError(
                 f"situated modes must be distinct names of {', '.join(SITUATED_MODES)}; "
