@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import codecs
 import re
+import zlib
 from collections.abc import Iterable, Sequence
+from pathlib import PurePath
 from typing import Protocol
 
 from rag.types import Document, Span, sha256_hex
@@ -56,6 +58,22 @@ def build_spans(text: str, marks: Iterable[Mark]) -> list[Span]:
     return spans
 
 
+# Section paths are copied into every chunk: a "heading" of a megabyte (one huge line) would
+# multiply the index, so titles are cut here.
+MAX_TITLE_CHARS = 200
+
+
+def short_title(title: str) -> str:
+    """``title``, cut at a word boundary to :data:`MAX_TITLE_CHARS` (with "…") when longer."""
+    if len(title) <= MAX_TITLE_CHARS:
+        return title
+    cut = title[: MAX_TITLE_CHARS - 1]
+    space = cut.rfind(" ")
+    return (
+        cut[:space] if space > MAX_TITLE_CHARS // 2 else cut
+    ).rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+
+
 def push_heading(stack: list[tuple[int, str]], level: int, title: str) -> tuple[str, ...]:
     """Update a heading stack in place for a heading of ``level``; return the new section path.
 
@@ -64,7 +82,7 @@ def push_heading(stack: list[tuple[int, str]], level: int, title: str) -> tuple[
     """
     while stack and stack[-1][0] >= level:
         stack.pop()
-    stack.append((level, title))
+    stack.append((level, short_title(title)))
     return tuple(t for _, t in stack)
 
 
@@ -95,7 +113,7 @@ def make_document(
         text=text,
         source=source,
         content_hash=sha256_hex(data),
-        title=title or None,
+        title=short_title(title) if title else None,
         spans=spans,
         metadata=metadata,
     )
@@ -111,9 +129,7 @@ def decode_text(data: bytes) -> str:
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
-            raise ConnectorError(
-                f"not valid UTF-16 text ({exc.reason} at byte {exc.start})"
-            ) from exc
+            raise ConnectorError(f"not valid UTF-16 text (broken at byte {exc.start})") from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -122,9 +138,35 @@ def decode_text(data: bytes) -> str:
         ) from exc
 
 
+FORMAT_NAMES = {"pdf": "PDF", "docx": "DOCX", "html": "HTML", "markdown": "Markdown"}
+
+
+def explain(exc: BaseException, format: str) -> str:
+    """A reason in words for an unexpected parser exception.
+
+    Never the library's own message: codec, zlib, lxml or AttributeError text says nothing to
+    the person who owns the file (the exception itself is logged at debug level by the loader).
+    """
+    kind = FORMAT_NAMES.get(format, format)
+    if isinstance(exc, RecursionError):
+        return f"{kind} structure nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return f"{kind} file too large to read in memory"
+    if isinstance(exc, zlib.error):
+        return f"damaged {kind} file (corrupt compressed data)"
+    if isinstance(exc, UnicodeError):
+        return f"damaged {kind} file (undecodable text)"
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "LimitReachedError" in names:  # pypdf's own caps (streams, arrays, page tree)
+        return f"{kind} file beyond its reader's safety limits (too large, deep or many parts)"
+    if type(exc).__module__.split(".")[0] in {"lxml", "xml", "pyexpat"}:
+        return f"damaged {kind} file (malformed XML)"
+    return f"damaged or unsupported {kind} file (its reader failed)"
+
+
 def stem(source: str) -> str:
     """A fallback title: the file name without its extensions."""
-    name = source.replace("\\", "/").rsplit("/", 1)[-1]
+    name = PurePath(source).name  # this platform's separators: a POSIX name may hold "\\"
     return name.split(".", 1)[0] or name
 
 

@@ -9,28 +9,48 @@ Identity: ``Document.id`` is the path relative to the folder given to :func:`loa
 (POSIX separators), so re-ingesting the same folder from another working directory gives the
 same ids; :func:`load_file` uses the path string as given. ``Document.source`` and
 ``IngestError.path`` are the absolute path (the folder is resolved, the file name is kept as
-found, so a symlinked file keeps its own name).
+found, so a symlinked file keeps its own name). A name that is not valid UTF-8 is given with its
+undecodable bytes written as ``\\xNN`` (:func:`connectors.walk.display_name`).
+
+Walking (:mod:`connectors.walk`) follows symbolic links only inside the folder unless
+``follow_links`` is asked; every entry not read (a link out of the tree, a dangling link, a loop,
+a FIFO, an unreadable folder) is yielded as an IngestError whose reason says so, and an ingest
+with ``prune_missing_under`` keeps what is indexed under such a path. Reading is bounded per file
+(:mod:`connectors.limits`): size on disk, decompressed size, time, and text that is binary, one
+repeated character or the same content over and over is refused.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
+import logging
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from connectors.common import Connector, ConnectorError, MissingExtra
+from connectors.common import Connector, ConnectorError, MissingExtra, explain
 from connectors.docx import parse_docx
 from connectors.html import parse_html
+from connectors.limits import (
+    Limits,
+    ParseTimeout,
+    decompression_caps,
+    gunzip,
+    text_refusal,
+    time_limit,
+)
 from connectors.markdown import parse_markdown
 from connectors.pdf import parse_pdf
 from connectors.text import parse_text
 from connectors.unstructured import parse_unstructured
+from connectors.walk import Entry, display_name, walk
 from rag.types import Document, IngestError, sha256_hex
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
@@ -78,6 +98,7 @@ BINARY_MAGIC: dict[bytes, str] = {
     b"wOFF": "WOFF font",
     b"wOF2": "WOFF2 font",
     b"\x00asm": "WebAssembly module",
+    b"\x1f\x8b": "gzip archive",
 }
 _SNIFF = 8192
 # Control characters that never occur in text (tab, newlines, form feed, escape are allowed).
@@ -111,7 +132,7 @@ def detect_format(data: bytes, name: str) -> str:
             raise ConnectorError(f"binary file ({kind})")
     utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
     if not utf16:
-        if b"\x00" in head:
+        if b"\x00" in data:  # anywhere, not only in the sniffed head: never index NULs
             raise ConnectorError("binary file (contains NUL bytes)")
         controls = sum(head.count(bytes([c])) for c in _CONTROL)
         if controls > 0.1 * len(head):
@@ -126,11 +147,19 @@ def load_file(
     *,
     format: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: Limits | None = None,
 ) -> Document | IngestError:
     """Parse one file. ``format`` forces a connector (see :data:`CONNECTORS`)."""
     path = Path(path)
-    source = str(path.parent.resolve() / path.name)
-    return _load(path, id=path.as_posix(), source=source, format=format, max_bytes=max_bytes)
+    source = display_name(str(path.parent.resolve() / path.name))
+    return _load(
+        path,
+        id=display_name(path.as_posix()),
+        source=source,
+        format=format,
+        max_bytes=max_bytes,
+        limits=limits or Limits(),
+    )
 
 
 @dataclass(frozen=True)
@@ -149,6 +178,8 @@ def load_directory(
     *,
     format: str | None = None,
     known_hashes: Mapping[str, str] | None = None,
+    follow_links: bool = False,
+    limits: Limits | None = None,
 ) -> Iterator[Document | IngestError | UnchangedFile]:
     """Every non-hidden file under ``root`` matching ``include`` and not ``exclude``, in sorted
     order of their relative paths, as a Document or an IngestError.
@@ -157,6 +188,11 @@ def load_directory(
     one folder, ``**/`` spans any number of folders (including none). A pattern without ``/``
     is matched against the file name alone, at any depth (``*.md``). Files or folders whose
     name starts with ``.`` are skipped.
+
+    Entries that are not read (see :mod:`connectors.walk`) come as IngestErrors in the same
+    order; a folder-level one (an unreadable folder) is given unless ``exclude`` names the
+    folder. ``follow_links`` follows symbolic links that leave ``root``. ``limits`` bounds each
+    file's decompressed size and parse time (:class:`connectors.limits.Limits`).
 
     ``known_hashes`` maps absolute source paths to content hashes (an index's manifest): a file
     whose bytes still hash to that value is yielded as :class:`UnchangedFile` without parsing,
@@ -174,18 +210,30 @@ def load_directory(
     includes = [_compile_glob(p) for p in include]
     excludes = [_compile_glob(p) for p in exclude]
     base = root.resolve()
-    for rel in sorted(_walk(root)):
-        if not any(_matches(m, rel) for m in includes) or any(_matches(m, rel) for m in excludes):
+    limits = limits or Limits()
+    for entry in sorted(walk(root, follow_links=follow_links), key=lambda e: e.rel):
+        if not _selected(entry, includes, excludes):
             continue
-        source = str(base / rel)
+        source = display_name(str(base / entry.rel))
+        if entry.skip is not None:
+            yield IngestError(source, entry.skip)
+            continue
         yield _load(
-            root / rel,
-            id=rel,
+            root / entry.rel,
+            id=display_name(entry.rel),
             source=source,
             format=format,
             max_bytes=max_bytes,
+            limits=limits,
             known_hash=(known_hashes or {}).get(source),
         )
+
+
+def _selected(entry: Entry, includes: list, excludes: list) -> bool:
+    if entry.folder:  # a folder's record matters whatever the file patterns; not if excluded
+        return not any(_matches(m, entry.rel) or _matches(m, entry.rel + "/") for m in excludes)
+    rel = entry.rel
+    return any(_matches(m, rel) for m in includes) and not any(_matches(m, rel) for m in excludes)
 
 
 def _load(
@@ -195,57 +243,69 @@ def _load(
     source: str,
     format: str | None,
     max_bytes: int,
+    limits: Limits,
     known_hash: str | None = None,
 ) -> Document | IngestError | UnchangedFile:
     connector = get(format) if format is not None else None
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return IngestError(source, f"file too large ({size} bytes > {max_bytes} byte limit)")
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = _read(path, max_bytes)
         if known_hash is not None and sha256_hex(raw) == known_hash:
             return UnchangedFile(source, known_hash)
-        data, name = raw, path.name
-        if raw.startswith(b"\x1f\x8b") and connector is None:
-            data, name = _gunzip(raw, max_bytes), name.removesuffix(".gz")
-        if connector is None:
-            connector = CONNECTORS[detect_format(data, name)]
-        document = connector(data, id=id, source=source)
+        with time_limit(limits.max_seconds):
+            return _parse(raw, path.name, connector, id=id, source=source, limits=limits)
     except ConnectorError as exc:
         return IngestError(source, exc.reason)
     except MissingExtra:
         raise
+    except ParseTimeout:
+        return IngestError(
+            source,
+            f"took longer than {limits.max_seconds:g} s to read (the limit is Limits.max_seconds)",
+        )
     except OSError as exc:
         return IngestError(source, f"cannot read file: {exc.strerror or exc}")
-    except Exception as exc:  # one bad file must not stop a batch; keep the parser's words
-        return IngestError(source, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # one bad file must not stop a batch
+        _log.debug("reading %s failed", source, exc_info=True)
+        return IngestError(source, explain(exc, "file"))
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    # O_NONBLOCK: a FIFO put where a file was listed must not block the batch on open()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConnectorError("skipped: not a regular file")
+        if info.st_size > max_bytes:
+            raise ConnectorError(f"file too large ({info.st_size} bytes > {max_bytes} byte limit)")
+        raw = fh.read(max_bytes + 1)
+    if len(raw) > max_bytes:  # it grew while being read
+        raise ConnectorError(f"file too large (over the {max_bytes} byte limit)")
+    return raw
+
+
+def _parse(
+    raw: bytes, name: str, connector: Connector | None, *, id: str, source: str, limits: Limits
+) -> Document:
+    data = raw
+    if raw.startswith(b"\x1f\x8b") and connector is None:
+        data, name = gunzip(raw, limits.max_decompressed_bytes), name.removesuffix(".gz")
+    format = detect_format(data, name) if connector is None else "file"
+    connector = connector or CONNECTORS[format]
+    try:
+        with decompression_caps(data, format, limits.max_decompressed_bytes):
+            document = connector(data, id=id, source=source)
+    except (ConnectorError, MissingExtra):
+        raise
+    except Exception as exc:  # the parser's own words are logged, not shown (see explain)
+        _log.debug("parsing %s as %s failed", source, format, exc_info=True)
+        raise ConnectorError(explain(exc, format)) from exc
+    reason = text_refusal(document.text)
+    if reason is not None:
+        raise ConnectorError(reason)
     if data is not raw:  # the hash says whether the file changed: hash what is on disk
         document = replace(document, content_hash=sha256_hex(raw))
     return document
-
-
-def _gunzip(raw: bytes, max_bytes: int) -> bytes:
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
-            data = fh.read(max_bytes + 1)
-    except (OSError, EOFError) as exc:
-        raise ConnectorError(f"invalid gzip file: {exc}") from exc
-    if len(data) > max_bytes:
-        raise ConnectorError(f"file too large (over {max_bytes} bytes once decompressed)")
-    return data
-
-
-def _walk(root: Path) -> Iterator[str]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        rel_folder = Path(folder).relative_to(root)
-        for name in files:
-            if name.startswith("."):
-                continue
-            full = Path(folder) / name
-            if full.is_file():  # skips sockets, fifos and broken links
-                yield (rel_folder / name).as_posix()
 
 
 def _extension(name: str) -> str:

@@ -29,10 +29,13 @@ _HEADING_STYLE = re.compile(r"^heading ([1-9])$", re.IGNORECASE)
 
 def parse_docx(data: bytes, *, id: str, source: str) -> Document:
     doc = _open(data)
+    if doc.element.body is None:  # python-docx would fail on it with an AttributeError
+        raise ConnectorError("invalid DOCX: the document has no body (w:body is missing)")
     out = TextBuilder()
     stack: list[tuple[int, str]] = []
     headings: list[tuple[int, str]] = []
     tables = 0
+    levels: dict[str | None, int | None] = {}  # per style id: resolving a style costs ~2 ms
     for block in doc.iter_inner_content():
         if hasattr(block, "rows"):  # Table
             rows = [row for row in (_render_row(r) for r in block.rows) if row]
@@ -45,7 +48,10 @@ def parse_docx(data: bytes, *, id: str, source: str) -> Document:
         text = block.text.strip()
         if not text:
             continue
-        level = heading_level(block)
+        style_id = block._p.style  # the w:pStyle id, None for the default style
+        if style_id not in levels:
+            levels[style_id] = heading_level(block)
+        level = levels[style_id]
         out.brk(2)
         if level is not None:
             title = collapse_ws(text)
@@ -74,17 +80,20 @@ def _open(data: bytes) -> Any:
 
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from lxml import etree
 
     try:
         return docx.Document(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise ConnectorError(f"invalid DOCX: not a zip archive ({exc})") from exc
+        raise ConnectorError(f"invalid DOCX: damaged or not a zip archive ({exc})") from exc
     except PackageNotFoundError as exc:
         raise ConnectorError(f"invalid DOCX: {exc}") from exc
     except KeyError as exc:  # a zip without the parts a Word document needs
         raise ConnectorError(f"invalid DOCX: missing part {exc}") from exc
     except ValueError as exc:  # e.g. a .docm/.dotx content type python-docx refuses
         raise ConnectorError(f"invalid DOCX: {exc}") from exc
+    except etree.XMLSyntaxError as exc:  # lxml's message names parser internals, not the file
+        raise ConnectorError("invalid DOCX: a part of it is malformed XML") from exc
 
 
 def heading_level(paragraph: Any) -> int | None:

@@ -7,7 +7,8 @@ one, else from ``<body>``. Scripts, styles, navigation, page headers and footers
 content (it often holds the article's ``<h1>``) and is kept. Block elements are separated by
 newlines (a blank line around paragraphs, headings, lists, tables and preformatted text),
 inline whitespace is collapsed, ``<pre>`` is kept verbatim, and table rows become lines of
-cells separated by `` | ``. The title is ``<title>``, else the first ``<h1>``.
+cells separated by `` | ``. The title is ``<title>``, else the first ``<h1>``, else the file
+name; text under no heading (a page without any h1-h6) has the title as its section.
 
 The input is bytes, so the document's own declaration (BOM, ``<meta charset>``, XML
 declaration) decides its encoding.
@@ -16,6 +17,7 @@ declaration) decides its encoding.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from connectors.common import (
@@ -24,6 +26,7 @@ from connectors.common import (
     join_cells,
     make_document,
     push_heading,
+    short_title,
     stem,
 )
 from rag.types import Document
@@ -57,13 +60,15 @@ def parse_html(data: bytes, *, id: str, source: str) -> Document:
     if not title:
         first_h1 = next((t for level, t in walker.headings if level == 1), None)
         title = first_h1 or ""
+    title = title or stem(source)
+    # Text under no heading (all of a page without h1-h6) belongs to the page, named by its title.
     return make_document(
         text,
-        walker.out.marks,
+        [(0, (short_title(title),), None), *walker.out.marks],
         id=id,
         source=source,
         data=data,
-        title=title or stem(source),
+        title=title,
         metadata={"format": "html", "headings": len(walker.headings)},
     )
 
@@ -117,19 +122,31 @@ class _Walker:
         self.stack: list[tuple[int, str]] = []
         self.headings: list[tuple[int, str]] = []
 
-    def walk(self, node: Any) -> None:
+    def walk(self, root: Any) -> None:
+        """Write ``root``'s content in document order. Iterative (a stack of child iterators),
+        so a page nested thousands of levels deep is read like any other."""
         from bs4 import NavigableString, Tag
         from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
-        for child in node.children:
+        skipped = (Comment, Declaration, Doctype, ProcessingInstruction)
+        stack: list[tuple[Iterator[Any], int]] = [(iter(root.children), 0)]
+        while stack:
+            children, gap = stack[-1]
+            child = next(children, None)
+            if child is None:  # this element is done: the break after it
+                stack.pop()
+                self.out.brk(gap)
+                continue
             if isinstance(child, Tag):
-                self.element(child)
-            elif isinstance(child, NavigableString) and not isinstance(
-                child, (Comment, Declaration, Doctype, ProcessingInstruction)
-            ):
+                inner_gap = self.element(child)
+                if inner_gap is not None:
+                    stack.append((iter(child.children), inner_gap))
+            elif isinstance(child, NavigableString) and not isinstance(child, skipped):
                 self.out.write_inline(str(child))
 
-    def element(self, tag: Any) -> None:
+    def element(self, tag: Any) -> int | None:
+        """Write a leaf-like element whole; for a container, write the break before it and
+        return the break to write after its children (None: nothing more to walk)."""
         name = tag.name
         if name in HEADINGS:
             self.heading(HEADINGS[name], tag)
@@ -148,10 +165,10 @@ class _Walker:
         elif name in PARAGRAPH_BLOCKS or name in LINE_BLOCKS:
             gap = 2 if name in PARAGRAPH_BLOCKS else 1
             self.out.brk(gap)
-            self.walk(tag)
-            self.out.brk(gap)
+            return gap
         else:
-            self.walk(tag)
+            return 0
+        return None
 
     def heading(self, level: int, tag: Any) -> None:
         title = collapse_ws(tag.get_text(" ").replace("\N{PILCROW SIGN}", ""))

@@ -24,15 +24,19 @@ from connectors.common import (
 from rag.types import Document
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
-_ATX_CLOSING = re.compile(r"(?:^|[ \t]+)#+$")
+# Linear patterns only: a lazy group before trailing whitespace (``(.*?)[ \t]*$``) or a search
+# for a closing sequence is quadratic on one huge line; the trailing parts are cut with str
+# methods instead (_atx_title).
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*))?$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _NOT_SETEXT_START = re.compile(r"^ {0,3}(?:[-+*][ \t]|\d{1,9}[.)][ \t]|>|[-+*]$)")
 _BLANK = re.compile(r"^[ \t]*$")
 _RULE = re.compile(r"^ {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
 
 # Inline markup removed from heading titles (the text itself keeps it).
-_ATTR_LIST = re.compile(r"[ \t]*\{[:#.][^}]*\}[ \t]*$")  # "## Title {#anchor}"
+_ATTR_LIST = re.compile(r"[ \t]*\{[:#.][^{}]*\}[ \t]*$")  # "## Title {#anchor}"
+# Headings are cut (common.short_title); cleaning only this much keeps the regexes cheap.
+_MAX_RAW_HEADING = 1000
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _EMPHASIS = re.compile(r"(\*\*|__|`+)")
@@ -40,12 +44,24 @@ _SINGLE_EMPHASIS = re.compile(r"(?<![\w*])[*_]([^*_\s][^*_]*)[*_](?![\w*])")
 
 
 def clean_heading(raw: str) -> str:
-    title = _ATTR_LIST.sub("", raw)
+    title = _ATTR_LIST.sub("", raw[:_MAX_RAW_HEADING])
     title = _LINK.sub(r"\1", title)
     title = _TAG.sub("", title)
     title = _EMPHASIS.sub("", title)
     title = _SINGLE_EMPHASIS.sub(r"\1", title)
     return collapse_ws(title)
+
+
+def _atx_title(content: str) -> str:
+    """An ATX heading's content without trailing blanks and its optional closing ``#``s (which
+    count only after a blank or as the whole content)."""
+    content = content.rstrip(" \t")
+    bare = content.rstrip("#")
+    if bare == content:
+        return content
+    if not bare or bare[-1] in " \t":
+        return bare.rstrip(" \t")
+    return content
 
 
 def front_matter_lines(lines: list[str]) -> int:
@@ -105,8 +121,7 @@ def heading_marks(text: str) -> tuple[list[Mark], list[tuple[int, str]]]:
             continue  # indented code block
         m = _ATX.match(body)
         if m:
-            content = _ATX_CLOSING.sub("", m.group(2) or "")
-            heading(start, len(m.group(1)), content)
+            heading(start, len(m.group(1)), _atx_title(m.group(2) or ""))
             para_start = None
             continue
         m = _SETEXT.match(body)

@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from connectors.common import ConnectorError, Mark, collapse_ws, make_document, stem
+from connectors.common import (
+    ConnectorError,
+    Mark,
+    collapse_ws,
+    explain,
+    make_document,
+    short_title,
+    stem,
+)
 from rag.types import Document
 
 PAGE_SEPARATOR = "\n\n"
@@ -127,10 +135,11 @@ def _page_texts(reader: Any) -> tuple[list[str], list[tuple[int, str]]]:
     failed: list[tuple[int, str]] = []
     for number, page in enumerate(reader.pages, start=1):
         try:
-            texts.append(page.extract_text() or "")
+            # NUL is never text (broken font maps produce it); it must not reach the index
+            texts.append((page.extract_text() or "").replace("\x00", ""))
         except Exception as exc:  # one broken content stream should not lose the other pages
             texts.append("")
-            failed.append((number, f"page {number}: {type(exc).__name__}: {exc}"))
+            failed.append((number, f"page {number}: {explain(exc, 'pdf')}"))
     return texts, failed
 
 
@@ -144,7 +153,7 @@ def _outline(reader: Any) -> list[tuple[tuple[str, ...], int]]:
             if isinstance(item, list):  # the children of the entry just before it
                 walk(item, last if last is not None else parents)
                 continue
-            title = collapse_ws(str(getattr(item, "title", "") or ""))
+            title = short_title(collapse_ws(str(getattr(item, "title", "") or "")))
             last = (*parents, title) if title else parents
             if not title:
                 continue

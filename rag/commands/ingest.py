@@ -58,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--prune", action="store_true", help="remove indexed files under PATH that are gone"
     )
     p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="follow symbolic links that lead outside PATH (default: skip them, with a record)",
+    )
+    p.add_argument(
         "--rebuild",
         action="store_true",
         help="start the index again with these settings (to change its chunker or store)",
@@ -114,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if path.is_dir():
         include = args.include or ["**/*"]
         items = load_directory(
-            path, include=include, exclude=args.exclude, known_hashes=index.known_hashes()
+            path,
+            include=include,
+            exclude=args.exclude,
+            known_hashes=index.known_hashes(),
+            follow_links=args.follow_links,
         )
         prune = str(path.resolve()) if args.prune else None
     else:
@@ -135,11 +144,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(report.summary())
+    echo(report.summary())
     files = len(report.ingested) + len(report.unchanged)
     if report.seconds > 0:
-        print(f"{(files + len(report.failed)) / report.seconds:.1f} files/s; index: {args.index}")
+        echo(f"{(files + len(report.failed)) / report.seconds:.1f} files/s; index: {args.index}")
     return 0
+
+
+def echo(text: str) -> None:
+    """Print what the terminal's encoding cannot show (an undecodable name given as PATH or
+    --index) as escapes instead of failing after the work is done."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
 
 
 def requested_entries(args: argparse.Namespace) -> list[EncoderEntry]:

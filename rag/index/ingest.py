@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from rag.index.docstore import Docstore
@@ -20,6 +21,10 @@ from rag.types import Chunk, Document, IngestError
 if TYPE_CHECKING:
     from connectors.directory import UnchangedFile
     from rag.base import Chunker, Store
+
+# More chunks than this from one file is a bomb or a dump, not a document (the Debian reference,
+# 233 pages, makes ~1,000 with the default chunker); refused before anything is embedded.
+DEFAULT_MAX_CHUNKS = 10_000
 
 
 @dataclass
@@ -65,7 +70,9 @@ class Ingestion:
         *,
         batch_chunks: int = 256,
         progress: Callable[[str], None] | None = None,
+        max_chunks: int = DEFAULT_MAX_CHUNKS,
     ) -> None:
+        self.max_chunks = max_chunks
         self.docstore = docstore
         self.chunker = chunker
         self.targets = list(targets)
@@ -87,8 +94,11 @@ class Ingestion:
             self._take(item)
         self._flush()
         if prune_missing_under is not None:
+            # a reported path (a folder that could not be read, a skipped link) keeps its files
+            failed = {e.path for e in self.report.failed}
             for doc_id in self.docstore.sources_under(prune_missing_under):
-                if doc_id not in self.seen:
+                reported = not failed.isdisjoint(map(str, PurePath(doc_id).parents))
+                if doc_id not in self.seen and not reported:
                     self.report.removed.append(self.docstore.files[doc_id]["source"])
                     remove_documents(self.docstore, [t.store for t in self.targets], [doc_id])
         self.docstore.save_manifest()
@@ -131,6 +141,9 @@ class Ingestion:
             return
         if not chunks:
             self.report.failed.append(IngestError(doc.source, "no text to index"))
+        elif len(chunks) > self.max_chunks:
+            reason = f"too many chunks ({len(chunks)} > {self.max_chunks}, the per-file limit)"
+            self.report.failed.append(IngestError(doc.source, reason))
         else:
             self._queue(doc, chunks)
 
