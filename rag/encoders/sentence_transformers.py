@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from functools import cache, lru_cache
 from pathlib import Path
@@ -77,6 +78,27 @@ def load_sentence_transformer(location: str, device: str = "cpu") -> SentenceTra
     return SentenceTransformer(location, device=device)
 
 
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+
+
+def default_backend() -> str:
+    """``$RAG_BACKEND`` if set, else ``auto`` (ONNX Runtime when installed and proven equal)."""
+    value = os.environ.get("RAG_BACKEND", "auto").strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"RAG_BACKEND={value!r}; choose one of {', '.join(BACKENDS)}")
+    return value
+
+
+@lru_cache(maxsize=8)
+def _onnx_runner(location: str, int8: bool) -> Any:
+    from rag.encoders.onnx_runtime import OnnxRunner, exported_model
+
+    model = load_sentence_transformer(location, "cpu")
+    with _model_lock(location, "cpu"):
+        path = exported_model(model, location, int8=int8)
+    return OnnxRunner(path, model.tokenizer)
+
+
 @cache
 def _model_lock(location: str, device: str) -> threading.RLock:
     """One lock per loaded model: calls on one model are serialised (so one encoder's
@@ -92,6 +114,12 @@ class SentenceTransformerEncoder(Encoder):
     is shared, so the limit is set for the duration of a call (under the model's lock) and then
     restored. ``.model`` is the ``SentenceTransformer`` itself (``model[0].auto_model`` and
     ``.tokenizer`` give token-level access).
+
+    ``backend`` picks what computes the vectors: ``"torch"`` (sentence-transformers), ``"onnx"``
+    (ONNX Runtime, the same vectors to cosine 0.9999, about 2x faster on a CPU; see
+    :mod:`rag.encoders.onnx_runtime`), ``"onnx-int8"`` (quantised: faster, not equal) or
+    ``"auto"`` (the default, from ``$RAG_BACKEND``): ONNX on a CPU when ``onnx`` and
+    ``onnxruntime`` are installed and the export proves equal, else torch.
     """
 
     def __init__(
@@ -103,7 +131,11 @@ class SentenceTransformerEncoder(Encoder):
         document_prefix: str = "",
         max_seq_length: int | None = None,
         name: str | None = None,
+        backend: str | None = None,
     ) -> None:
+        backend = backend or default_backend()
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if max_seq_length is not None and max_seq_length < 1:
             raise ValueError(f"max_seq_length must be positive, got {max_seq_length}")
         self.location = resolve_model_location(model_name_or_path)
@@ -119,6 +151,40 @@ class SentenceTransformerEncoder(Encoder):
         if not dim:
             raise ValueError(f"{self.location} does not report an embedding dimension")
         self.dim = int(dim)
+        self.requested_backend = backend
+        self._runner: Any = None
+        self._backend_checked = False
+
+    @property
+    def backend(self) -> str:
+        """The backend in use: ``torch``, ``onnx`` or ``onnx-int8`` (``auto`` resolved)."""
+        self._resolve_backend()
+        if self._runner is None:
+            return "torch"
+        return "onnx-int8" if self.requested_backend == "onnx-int8" else "onnx"
+
+    @property
+    def vector_backend(self) -> str | None:
+        """What makes these vectors differ from torch's, for caches: None when they are equal."""
+        return "onnx-int8" if self.backend == "onnx-int8" else None
+
+    def _resolve_backend(self) -> None:
+        if self._backend_checked:
+            return
+        self._backend_checked = True
+        wanted = self.requested_backend
+        if wanted == "torch" or (wanted == "auto" and self.device != "cpu"):
+            return
+        from rag.encoders.onnx_runtime import OnnxUnavailable, onnx_available
+
+        if wanted == "auto" and not onnx_available():
+            return
+        try:
+            self._runner = _onnx_runner(self.location, wanted == "onnx-int8")
+        except OnnxUnavailable as exc:
+            if wanted != "auto":
+                raise
+            warnings.warn(f"{self.name}: {exc}", RuntimeWarning, stacklevel=3)
 
     @property
     def tokenizer(self) -> Any:
@@ -142,6 +208,9 @@ class SentenceTransformerEncoder(Encoder):
         prefix = self.prefix(role)
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        self._resolve_backend()
+        if self._runner is not None:
+            return self._embed_onnx([prefix + t for t in texts], show_progress)
         with _model_lock(self.location, self.device):
             default_length = self.model.max_seq_length
             if self._max_seq_length is not None:
@@ -157,3 +226,11 @@ class SentenceTransformerEncoder(Encoder):
             finally:
                 self.model.max_seq_length = default_length
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _embed_onnx(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        if not show_progress:
+            return self._runner.embed(texts, max_length=self.max_seq_length)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(texts), desc=f"Embedding ({self.name})", unit="chunk") as bar:
+            return self._runner.embed(texts, max_length=self.max_seq_length, progress=bar.update)
