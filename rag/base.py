@@ -42,8 +42,9 @@ class Encoder(ABC):
     ) -> Any: ...
 
     def embed_documents(
-        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> Any:
+        # 64: 1.25x faster than 32 for short chunks on a CPU (BENCHMARKS.md, embedding backends)
         return self._embed(texts, "document", batch_size=batch_size, show_progress=show_progress)
 
     def embed_queries(

@@ -39,6 +39,9 @@ def encoder_fingerprint(encoder: Encoder) -> str:
     for attr in ("location", "query_prefix", "document_prefix", "_max_seq_length"):
         if hasattr(encoder, attr):
             parts.append(f"{attr}={getattr(encoder, attr)!r}")
+    inexact = getattr(encoder, "vector_backend", None)  # bf16 / int8 vectors are not float32's
+    if inexact:
+        parts.append(f"backend={inexact}")
     return "|".join(parts)
 
 
