@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "IndexConfig": "rag.index",
     "EncoderEntry": "rag.index",
     "IndexConfigError": "rag.index",
+    "IndexLockedError": "rag.index",
     "IngestReport": "rag.index",
 }
 
@@ -50,6 +51,7 @@ __all__ = [
     "Index",
     "IndexConfig",
     "IndexConfigError",
+    "IndexLockedError",
     "IngestError",
     "IngestReport",
     "Span",
@@ -83,7 +85,14 @@ if TYPE_CHECKING:
     from rag.chunking import get_chunker
     from rag.encoders.registry import load_encoder
     from rag.encoders.situated import get_situated
-    from rag.index import EncoderEntry, Index, IndexConfig, IndexConfigError, IngestReport
+    from rag.index import (
+        EncoderEntry,
+        Index,
+        IndexConfig,
+        IndexConfigError,
+        IndexLockedError,
+        IngestReport,
+    )
     from rag.retrieval.multi import FusionConfig, FusionRetriever, fuse
     from rag.retrieval.store_retriever import StoreRetriever
     from rag.stores import get_store

@@ -58,7 +58,7 @@ def test_onnx_vectors_equal_torch(
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))  # a fresh export, proven on probe texts
-    st_module._onnx_runner.cache_clear()
+    monkeypatch.setattr(st_module, "_ONNX_RUNNERS", {})
     onnx_enc = SentenceTransformerEncoder(location, backend="onnx")
     want = SentenceTransformerEncoder(location, backend="torch").embed_documents(texts)
     got = onnx_enc.embed_documents(texts)
@@ -89,7 +89,7 @@ def test_auto_refuses_bf16_that_is_not_equal(
     import rag.encoders.onnx_runtime as onnx_runtime
 
     monkeypatch.setattr(bf16, "bf16_native", lambda: True)
-    monkeypatch.setattr(st_module, "_bf16_cosine", lambda location: 0.95)
+    monkeypatch.setattr(st_module, "_bf16_cosine", lambda location, model: 0.95)
     monkeypatch.setattr(onnx_runtime, "onnx_available", lambda: False)
     assert SentenceTransformerEncoder(location, backend="auto").backend == "torch"
     with pytest.raises(RuntimeError, match="not equal"):

@@ -14,7 +14,7 @@ from rag.commands import situated_mode
 DEFAULT_ALPHA = 0.5
 
 if TYPE_CHECKING:
-    from rag.index import EncoderEntry, IndexConfig
+    from rag.index import EncoderEntry, Index, IndexConfig, IngestReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="start the index again with these settings (to change its chunker or store)",
     )
+    p.add_argument(
+        "--wait-lock",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait at most this long while another process writes to the index "
+        "(default: as long as it takes; 0: fail at once)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -102,19 +110,31 @@ def requested_config(args: argparse.Namespace) -> IndexConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from connectors.directory import load_directory, load_file
     from rag.index import Index, IndexConfigError
 
     path: Path = args.path
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     try:
-        index = Index(args.index, requested_config(args), rebuild=args.rebuild)
+        index = Index(
+            args.index, requested_config(args), rebuild=args.rebuild, lock_timeout=args.wait_lock
+        )
+        with index.writing():  # from reading what the index holds to its last commit
+            report = ingest(args, index, path)  # (a writer waited for may change its config)
     except IndexConfigError as exc:
         raise ValueError(
             f"{exc.problem}. Run again with --rebuild to rebuild {args.index} with the new "
             "settings, or choose another --index"
         ) from None
+    echo(report.summary())
+    files = len(report.ingested) + len(report.unchanged)
+    if report.seconds > 0:
+        echo(f"{(files + len(report.failed)) / report.seconds:.1f} files/s; index: {args.index}")
+    return 0
+
+
+def ingest(args: argparse.Namespace, index: Index, path: Path) -> IngestReport:
+    from connectors.directory import load_directory, load_file
 
     if path.is_dir():
         include = args.include or ["**/*"]
@@ -136,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
         bar = tqdm(desc="ingest", unit="file", file=sys.stderr, dynamic_ncols=True)
     try:
-        report = index.ingest(
+        return index.ingest(
             items,
             prune_missing_under=prune,
             progress=(lambda _p: bar.update(1)) if bar is not None else None,
@@ -144,11 +164,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    echo(report.summary())
-    files = len(report.ingested) + len(report.unchanged)
-    if report.seconds > 0:
-        echo(f"{(files + len(report.failed)) / report.seconds:.1f} files/s; index: {args.index}")
-    return 0
 
 
 def echo(text: str) -> None:

@@ -6,8 +6,12 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.commands import existing_index
+
+if TYPE_CHECKING:
+    from rag.index import Index
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,12 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rag.encoders.lora import LoraSettings
-    from rag.index.tune import TUNED, dense_entry_name, tune_index
-    from rag.tuning.trainer import TrainSettings
+    from rag.index.tune import dense_entry_name
 
     index = existing_index(args.index)
-    name = dense_entry_name(index, args.encoder)
+    with index.writing():  # the checkpoint removed below is the one a running tune writes
+        return _run(args, index, dense_entry_name(index, args.encoder))
+
+
+def _run(args: argparse.Namespace, index: Index, name: str) -> int:
+    from rag.encoders.lora import LoraSettings
+    from rag.index.tune import TUNED, tune_index
+    from rag.tuning.trainer import TrainSettings
+
     if args.restart:
         shutil.rmtree(index.root / TUNED / f"{name}.ckpt", ignore_errors=True)
     settings = TrainSettings(

@@ -94,22 +94,29 @@ def default_backend() -> str:
     return value
 
 
-@lru_cache(maxsize=8)
-def _onnx_runner(location: str, int8: bool) -> Any:
+# Per model location (an adapted copy has its own, see situated/trained.py): computed from the
+# encoder's own model, never reloaded by location.
+_ONNX_RUNNERS: dict[tuple[str, bool], Any] = {}
+_BF16_COSINES: dict[str, float] = {}
+
+
+def _onnx_runner(location: str, model: SentenceTransformer, int8: bool) -> Any:
     from rag.encoders.onnx_runtime import OnnxRunner, exported_model
 
-    model = load_sentence_transformer(location, "cpu")
     with _model_lock(location, "cpu"):
-        path = exported_model(model, location, int8=int8)
-    return OnnxRunner(path, model.tokenizer)
+        if (location, int8) not in _ONNX_RUNNERS:
+            path = exported_model(model, location, int8=int8)
+            _ONNX_RUNNERS[(location, int8)] = OnnxRunner(path, model.tokenizer)
+        return _ONNX_RUNNERS[(location, int8)]
 
 
-@lru_cache(maxsize=8)
-def _bf16_cosine(location: str) -> float:
+def _bf16_cosine(location: str, model: SentenceTransformer) -> float:
     from rag.encoders.bf16 import bf16_cosine
 
     with _model_lock(location, "cpu"):
-        return bf16_cosine(load_sentence_transformer(location, "cpu"))
+        if location not in _BF16_COSINES:
+            _BF16_COSINES[location] = bf16_cosine(model)
+        return _BF16_COSINES[location]
 
 
 @cache
@@ -195,7 +202,7 @@ class SentenceTransformerEncoder(Encoder):
             from rag.encoders.bf16 import BF16_MIN_COSINE, bf16_native
 
             if wanted == "bf16" or bf16_native():
-                cosine = _bf16_cosine(self.location)
+                cosine = _bf16_cosine(self.location, self.model)
                 if cosine >= BF16_MIN_COSINE:
                     self._mode = "bf16"
                     return
@@ -209,7 +216,7 @@ class SentenceTransformerEncoder(Encoder):
         if wanted == "auto" and not onnx_available():
             return
         try:
-            self._runner = _onnx_runner(self.location, wanted == "onnx-int8")
+            self._runner = _onnx_runner(self.location, self.model, wanted == "onnx-int8")
             self._mode = wanted if wanted != "auto" else "onnx"
         except OnnxUnavailable as exc:
             if wanted != "auto":

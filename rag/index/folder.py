@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from rag.files import write_json_atomic
 from rag.index.config import EncoderEntry, IndexConfig, merge_config
 from rag.index.docstore import Docstore
 from rag.index.ingest import Ingestion, IngestReport, Target, remove_documents
+from rag.index.lock import WriterLock, commit_state
 from rag.types import Chunk, Document, Hit, IngestError
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ class Index:
     ``config`` is what the caller asks for: on a new folder it is the configuration; on an
     existing one its encoders are added, and a different chunker, chunker option or store
     raises :class:`~rag.index.config.IndexConfigError` (``rebuild=True`` starts the folder
-    again with ``config`` instead).
+    again with ``config`` instead). Writes hold the folder's lock (see :meth:`writing`).
     """
 
     def __init__(
@@ -61,10 +63,21 @@ class Index:
         config: IndexConfig | None = None,
         *,
         rebuild: bool = False,
+        lock_timeout: float | None = None,
     ) -> None:
-        self.root = Path(root)
-        if rebuild:
-            self._clear()
+        self.root, self.lock_timeout, self._writing = Path(root), lock_timeout, 0
+        self._encoders: dict[str, Encoder] = {}  # kept when the folder is re-read
+        if rebuild and self.root.is_dir():
+            with WriterLock(self.root, lock_timeout):
+                self._clear()
+        self._load(config)
+        if self.config.format == 1:
+            with self.writing():
+                if self.config.format == 1:  # not migrated by a writer we waited for
+                    self._migrate_lexical()
+
+    def _load(self, config: IndexConfig | None) -> None:
+        """(Re)read the folder, adding ``config``'s encoders; opened stores are dropped."""
         stored = self.stored_config(self.root)
         if stored is None:
             self.config = config or IndexConfig()
@@ -73,11 +86,24 @@ class Index:
         else:
             self.config = merge_config(stored, config, str(self.root))
         self.docstore = Docstore(self.root)
-        self._encoders: dict[str, Encoder] = {}
         self._stores: dict[str, Store] = {}
         self._situated_encoders: dict[tuple[str, str], Any] = {}
-        if stored is not None and stored.format == 1:
-            self._migrate_lexical()
+        self._seen = commit_state(self.root)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the folder's writer lock (:mod:`rag.index.lock`, re-entrant; ``lock_timeout``:
+        how long to wait, ``None`` for ever), first re-reading the folder if another writer
+        committed since this object read it (so that what that writer added stays)."""
+        with WriterLock(self.root, self.lock_timeout):
+            if self._writing == 0 and commit_state(self.root) != self._seen:
+                self._load(self.config)  # what this object has (added encoders) on what is there
+            self._writing += 1
+            try:
+                yield
+            finally:
+                self._writing -= 1
+                self._seen = commit_state(self.root)  # what this object has seen (and written)
 
     @classmethod
     def create(
@@ -236,26 +262,24 @@ class Index:
         """
         from rag.chunking import get_chunker
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.root / "index.json", self.config.to_json())
-        targets = [
-            Target(e.name, self.store(e.name), self.chunk_embedder(e), e.kind or "dense")
-            for e in self.config.encoders
-        ]
-        run = Ingestion(
-            self.docstore,
-            get_chunker(self.config.chunker, **self.config.chunker_options),
-            targets,
-            batch_chunks=batch_chunks,
-            progress=progress,
-        )
-        return run.run(documents, prune_missing_under=prune_missing_under)
+        with self.writing():
+            write_json_atomic(self.root / "index.json", self.config.to_json())
+            targets = [
+                Target(e.name, self.store(e.name), self.chunk_embedder(e), e.kind or "dense")
+                for e in self.config.encoders
+            ]
+            chunker = get_chunker(self.config.chunker, **self.config.chunker_options)
+            run = Ingestion(
+                self.docstore, chunker, targets, batch_chunks=batch_chunks, progress=progress
+            )
+            return run.run(documents, prune_missing_under=prune_missing_under)
 
     def remove(self, doc_ids: Sequence[str]) -> None:
         """Remove documents (by id, which is their source path) from every store."""
-        stores = [self.store(e.name) for e in self.config.encoders]
-        remove_documents(self.docstore, stores, [d for d in doc_ids if d in self.docstore.files])
-        self.docstore.save_manifest()
+        with self.writing():
+            ids = [d for d in doc_ids if d in self.docstore.files]
+            remove_documents(self.docstore, [self.store(e.name) for e in self.config.encoders], ids)
+            self.docstore.save_manifest()
 
     def _migrate_lexical(self) -> None:
         """Format 1 kept BM25 outside the stores: fill each lexical store from the docstore

@@ -69,7 +69,20 @@ def tune_index(
     batch_chunks: int = 256,
     show_progress: bool | None = None,
 ) -> TuneReport:
-    """Train an adapter on ``index``'s chunks for one dense encoder and re-embed with it."""
+    """Train an adapter on ``index``'s chunks for one dense encoder and re-embed with it (all
+    under the index's writer lock: another writer's chunks would miss the new vectors)."""
+    with index.writing():
+        return _tune(index, settings, encoder, progress, batch_chunks, show_progress)
+
+
+def _tune(
+    index: Index,
+    settings: TrainSettings,
+    encoder: str | None,
+    progress: Callable[[int, int, float], None] | None,
+    batch_chunks: int,
+    show_progress: bool | None,
+) -> TuneReport:
     from rag.tuning.situated import make_examples, tune_situated
 
     name = dense_entry_name(index, encoder)

@@ -68,6 +68,10 @@ def adapted_encoder(base: Encoder, path: Path) -> Encoder:
     if hasattr(adapted, "location"):  # its own lock: calls on the base model do not wait for it
         adapted.location = f"{adapted.location}#adapter-{digest}"  # type: ignore[attr-defined]
     adapted._adapter_digest = digest  # type: ignore[attr-defined]
+    if hasattr(adapted, "_backend_checked"):  # choose a backend for the adapted weights anew
+        adapted._backend_checked = False  # type: ignore[attr-defined]
+        adapted._runner = None  # type: ignore[attr-defined]
+        adapted._mode = "torch"  # type: ignore[attr-defined]
     return adapted
 
 
