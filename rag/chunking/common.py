@@ -3,7 +3,8 @@ exact token checks, and turning ``(start, end)`` cuts into Chunks with their con
 
 Token counts are planned on one tokenisation of each section (``estimate``: how many of the
 section's tokens a character range overlaps, by binary search) and every emitted chunk is then
-counted exactly with tiktoken on its own text (``count``). Re-tokenising a substring can differ
+counted exactly as tiktoken counts its own text (``count``: the middle from the section's
+tokens, the first and last words re-encoded). Re-tokenising a substring can differ
 from the tokens it covered in place by a token at the edges, so a chunk whose exact count is over
 the limit gives back its last unit, or, when it is a single unit, is cut shorter by tokens.
 """
@@ -27,6 +28,11 @@ ContextMode = Literal["section", "window"]
 CONTEXT_MODES: tuple[str, ...] = ("section", "window")
 Piece = tuple[int, int]
 Cut = tuple[int, int, int]  # start, end, exact token count of text[start:end]
+
+# Encodings whose pre-tokeniser never puts a space after a non-space in the same pre-token.
+SYNC_ENCODINGS = frozenset(
+    ["cl100k_base", "o200k_base", "p50k_base", "p50k_edit", "r50k_base", "gpt2"]
+)
 
 # A single character is at most 4 UTF-8 bytes, hence at most 4 tokens: any limit >= 4 can be met.
 MIN_MAX_TOKENS = 4
@@ -71,6 +77,36 @@ def rstrip_pos(text: str, start: int, pos: int) -> int:
     return pos
 
 
+_EDGE_CACHE_SIZE, _EDGE_CHARS = 1 << 16, 48
+_EDGE_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def _edge_counts(encoding: str) -> dict[str, int]:
+    """Token counts of chunk edges (mostly single words), shared across documents; emptied
+    when full."""
+    cache = _EDGE_COUNTS.setdefault(encoding, {})
+    if len(cache) > _EDGE_CACHE_SIZE:
+        cache.clear()
+    return cache
+
+
+def _sync_after(text: str, start: int, end: int) -> int:
+    """The first position in ``(start, end)`` holding a space after a non-space, else -1."""
+    pos = text.find(" ", start + 1, end)
+    while pos > 0 and text[pos - 1].isspace():
+        pos = text.find(" ", pos + 1, end)
+    return pos
+
+
+def _sync_before(text: str, first: int, end: int) -> int:
+    """The last position in ``[first, end)`` holding a space after a non-space (``first`` is
+    one)."""
+    pos = text.rfind(" ", first, end)
+    while pos > first and text[pos - 1].isspace():
+        pos = text.rfind(" ", first, pos)
+    return pos
+
+
 class DocumentTokens:
     """One document, tokenised once per section run, with the operations chunkers cut with."""
 
@@ -82,6 +118,9 @@ class DocumentTokens:
         self._encoder = get_encoding(encoding)
         self.runs = section_runs(document)
         self._run_starts = [r.start for r in self.runs]
+        self._run_ends = [r.end for r in self.runs]
+        self._sync = encoding in SYNC_ENCODINGS
+        self._edges = _edge_counts(encoding)
         # Token start offsets over the whole document, concatenated per run: a run boundary is
         # always a token boundary, as it is a place where chunks are cut.
         starts: list[int] = []
@@ -98,13 +137,45 @@ class DocumentTokens:
         return bisect_left(self.starts, end) - bisect_right(self.starts, start) + 1
 
     def count(self, start: int, end: int) -> int:
-        """The exact token count of ``text[start:end]`` (tiktoken on that text; memoised)."""
+        """The exact token count of ``text[start:end]``, as tiktoken gives on that text alone
+        (memoised). Only the first and last words are re-encoded: see ``_count``."""
         key = (start, end)
         n = self._counts.get(key)
         if n is None:
-            n = len(self._encoder.encode_ordinary(self.text[start:end]))
+            n = self._count(start, end)
             self._counts[key] = n
         return n
+
+    def _count(self, start: int, end: int) -> int:
+        """Re-encode the edges, take the middle from the document's tokenisation.
+
+        In the pre-tokeniser patterns of tiktoken's encodings (``SYNC_ENCODINGS``) a space
+        after a non-space character always starts a pre-token (a space only ever opens one),
+        and no pattern looks behind, so from such a position on, ``text[start:end]`` and the
+        section are split alike until the chunk's last such position. Between the first and
+        the last of them the chunk's tokens are the section's; the two edges are encoded.
+        """
+        text, encode = self.text, self._encoder.encode_ordinary
+        first = _sync_after(text, start, end) if self._sync else -1
+        if first < 0:
+            return len(encode(text[start:end]))
+        last = _sync_before(text, first, end)
+        run = self._run_ends[bisect_right(self._run_starts, first) - 1]
+        if last > run:  # crosses a section run: the document's tokens restart there
+            return len(encode(text[start:end]))
+        starts, cache = self.starts, self._edges
+        middle = bisect_right(starts, last) - bisect_right(starts, first)
+        head, tail = text[start:first], text[last:end]
+        n_head, n_tail = cache.get(head), cache.get(tail)
+        if n_head is None:
+            n_head = len(encode(head))
+            if len(head) <= _EDGE_CHARS:  # only words are worth keeping
+                cache[head] = n_head
+        if n_tail is None:
+            n_tail = len(encode(tail))
+            if len(tail) <= _EDGE_CHARS:
+                cache[tail] = n_tail
+        return n_head + middle + n_tail
 
     # -- cutting -----------------------------------------------------------------------------
 
@@ -148,23 +219,41 @@ class DocumentTokens:
             start = lstrip_pos(self.text, cut[1], end)
         return cuts
 
+    def unit_tokens(self, units: Sequence[Piece]) -> tuple[list[int], list[int]]:
+        """For each unit, the index of the token holding its first character and of the first
+        token at or after its end: ``after[j] - first[i]`` is ``estimate`` of units i..j."""
+        starts = self.starts
+        if not units:
+            return [], []
+        lo = max(bisect_right(starts, units[0][0]) - 1, 0)
+        hi = min(bisect_left(starts, units[-1][1], lo) + 1, len(starts))
+        first, after = [], []
+        for a, b in units:
+            lo = bisect_right(starts, a, lo, hi) - 1
+            first.append(lo)
+            after.append(bisect_left(starts, b, lo, hi))
+        return first, after
+
     def pack(
-        self, units: Sequence[Piece], oversize: Callable[[int, int], list[Cut]] | None = None
+        self,
+        units: Sequence[Piece],
+        oversize: Callable[[int, int], list[Cut]] | None = None,
+        spans: tuple[list[int], list[int]] | None = None,
     ) -> list[Cut]:
         """Greedily join consecutive units into cuts within the limit.
 
         A unit that alone is over the limit goes to ``oversize`` (default: ``split_by_tokens``);
-        units are never cut otherwise.
+        units are never cut otherwise. ``spans`` is ``unit_tokens(units)`` when known.
         """
         oversize = oversize or self.split_by_tokens
         limit = self.max_tokens
+        first, after = spans or self.unit_tokens(units)
         cuts: list[Cut] = []
         i, n = 0, len(units)
         while i < n:
             start = units[i][0]
-            j = i
-            while j + 1 < n and self.estimate(start, units[j + 1][1]) <= limit:
-                j += 1
+            # the last unit the estimate lets in (``after`` never decreases)
+            j = max(bisect_right(after, first[i] + limit, i, n) - 1, i)
             count = self.count(start, units[j][1])
             while count > limit and j > i:  # the estimate was a token short: give a unit back
                 j -= 1

@@ -10,6 +10,7 @@ so every mapped offset is a valid place to cut a Python string.
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 
@@ -27,6 +28,11 @@ def token_byte_lengths(encoding: str = DEFAULT_ENCODING) -> np.ndarray:
         except KeyError:  # gaps in the id space (special tokens sit above the ordinary ones)
             continue
     return lengths
+
+
+@lru_cache(maxsize=4)
+def _byte_length_list(encoding: str) -> list[int]:
+    return token_byte_lengths(encoding).tolist()
 
 
 def char_offsets_of_bytes(text: str, byte_offsets: np.ndarray) -> np.ndarray:
@@ -50,6 +56,10 @@ def token_starts(text: str, encoding: str = DEFAULT_ENCODING, offset: int = 0) -
     if not text:
         return []
     tokens = get_encoding(encoding).encode_ordinary(text)
+    if text.isascii():  # bytes are characters: a running sum of the tokens' lengths
+        return list(
+            accumulate(map(_byte_length_list(encoding).__getitem__, tokens[:-1]), initial=offset)
+        )
     lengths = token_byte_lengths(encoding)[np.asarray(tokens, dtype=np.int64)]
     byte_starts = np.zeros(len(tokens), dtype=np.int64)
     np.cumsum(lengths[:-1], out=byte_starts[1:])
