@@ -19,6 +19,15 @@ if [ ! -x "$VENV/bin/uv" ]; then
 fi
 UV=("$VENV/bin/uv" pip install --python "$PY" --find-links "$WHEELS")
 
+# The search-page test drives a real Chromium: Debian's package, where this machine allows it.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "[setup] installing Debian's chromium for the browser test"
+  if ! apt-get install -y -q chromium >/dev/null 2>&1; then
+    { apt-get update -q && apt-get install -y -q chromium; } >/dev/null 2>&1 ||
+      echo "[setup] chromium could not be installed: the browser test will skip"
+  fi
+fi
+
 stamp="$VENV/.rag-setup-stamp"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
