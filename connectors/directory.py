@@ -229,6 +229,21 @@ def load_directory(
         )
 
 
+def count_files(
+    root: str | os.PathLike[str],
+    include: Sequence[str] = ("**/*",),
+    exclude: Sequence[str] = (),
+    *,
+    follow_links: bool = False,
+) -> int:
+    """How many items :func:`load_directory` yields for these arguments (a walk, nothing read):
+    a progress bar's total."""
+    includes = [_compile_glob(p) for p in include]
+    excludes = [_compile_glob(p) for p in exclude]
+    entries = walk(Path(root), follow_links=follow_links)
+    return sum(1 for entry in entries if _selected(entry, includes, excludes))
+
+
 def _selected(entry: Entry, includes: list, excludes: list) -> bool:
     if entry.folder:  # a folder's record matters whatever the file patterns; not if excluded
         return not any(_matches(m, entry.rel) or _matches(m, entry.rel + "/") for m in excludes)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from rag.types import Chunk, Document, Hit
+from rag.types.filters import Where
 
 Kind = Literal["dense", "lexical"]
 
@@ -75,7 +76,8 @@ class Store(ABC):
     encoder gave for them (vectors for a dense store, term lists for a lexical one), ``search``
     takes what the encoder gave for a query. Higher scores are better (cosine similarity for
     dense stores, BM25 for lexical ones). ``add`` is an upsert keyed by ``Chunk.id``: adding the
-    same chunk twice stores it once. Results are sorted by score, best first.
+    same chunk twice stores it once. Results are sorted by score, best first. ``where`` keeps
+    only chunks it matches, applied before the top ``k`` (so ``k`` come back when ``k`` match).
     """
 
     kind: Kind = "dense"
@@ -84,7 +86,9 @@ class Store(ABC):
     def add(self, chunks: Sequence[Chunk], embeddings: Any) -> None: ...
 
     @abstractmethod
-    def search(self, query: Any, k: int = 10) -> list[tuple[Chunk, float]]: ...
+    def search(
+        self, query: Any, k: int = 10, *, where: Where | None = None
+    ) -> list[tuple[Chunk, float]]: ...
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...
@@ -104,5 +108,18 @@ class Store(ABC):
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks for ``ids``, in that order, skipping unknown ids."""
 
-    def search_many(self, queries: Any, k: int = 10) -> list[list[tuple[Chunk, float]]]:
-        return [self.search(q, k) for q in queries]
+    def search_many(
+        self, queries: Any, k: int = 10, *, where: Where | None = None
+    ) -> list[list[tuple[Chunk, float]]]:
+        if where is None:
+            return [self.search(q, k) for q in queries]
+        return [self.search(q, k, where=where) for q in queries]
+
+    def ids(self) -> list[str]:
+        """Every stored id (consistency checks look for ids no manifest knows)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its ids")
+
+    def refresh(self) -> bool:
+        """Re-read what another process committed since this object last looked; True when
+        something was re-read (a store kept in memory only has nothing to re-read)."""
+        return False

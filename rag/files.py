@@ -63,3 +63,13 @@ def read_meta(path: Path, fmt: str, version: int) -> dict[str, Any]:
             f"{version} (upgrade the package, or re-index)"
         )
     return meta
+
+
+def file_state(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    """``(inode, mtime ns, size)`` of ``path`` (``None``: absent). A file replaced with
+    ``os.replace`` gets a new inode, so a reader compares this to see that a writer committed."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size

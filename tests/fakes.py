@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -42,3 +43,30 @@ def register_hash_encoder(monkeypatch) -> None:  # noqa: ANN001
         locate=lambda: "-",
     )
     monkeypatch.setitem(REGISTRY, "hash", spec)
+
+
+def tiny_cross_encoder(folder: Path, texts: Sequence[str]) -> Path:
+    """A randomly initialised BERT cross-encoder with a word-level vocabulary, saved offline."""
+    import pytest
+
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    torch.manual_seed(0)
+    words = sorted({w for t in texts for w in t.lower().split()} | {"storm", "q"})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=1,
+    )
+    transformers.BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

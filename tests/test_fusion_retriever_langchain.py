@@ -83,7 +83,11 @@ def test_fused_documents_carry_each_encoders_score_and_rank() -> None:
         assert isinstance(components[name]["score"], float)
     assert components["bm25"]["rank"] == 1
     assert [d.metadata["rank"] for d in docs] == [1, 2, 3]
-    assert docs[0].metadata["score"] >= docs[1].metadata["score"] >= docs[2].metadata["score"]
+    fused = [d.metadata["fused_score"] for d in docs]
+    assert fused[0] >= fused[1] >= fused[2]
+    # the adapter's score is the relevance: [0, 1], one scale for every query
+    assert all(d.metadata["score"] == d.metadata["relevance"] for d in docs)
+    assert all(0.0 <= d.metadata["score"] <= 1.0 for d in docs)
 
 
 def test_fused_retriever_over_a_subset_and_with_calibration() -> None:

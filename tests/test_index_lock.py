@@ -70,7 +70,8 @@ def assert_complete(index_dir: Path, sources: list[Path]) -> None:
     ids = {c.id for c in index.all_chunks()}
     assert ids == {i for e in index.manifest["files"].values() for i in e["chunk_ids"]}
     assert index.store("bm25").count() == len(ids) > 0
-    assert {h.chunk.doc_id for h in index.search("bone heart", k=100)} == expected
+    found = index.search("bone heart", k=100, dedup=False)  # the files are near-copies
+    assert {h.chunk.doc_id for h in found} == expected
 
 
 def test_two_concurrent_cli_ingests_keep_both_folders(tmp_path: Path) -> None:

@@ -163,3 +163,44 @@ def test_openapi_names_the_routes(served) -> None:  # noqa: ANN001
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/search", "/ask", "/ingest", "/info", "/jobs/{job_id}"} <= set(paths)
     assert "text/html" in client.get("/").headers["content-type"]
+
+
+def test_search_filters_min_score_and_dedup(served) -> None:  # noqa: ANN001
+    client, _ = served
+    body = {"query": "fusion chunk context install", "k": 5, "where": {"type": "text"}}
+    hits = client.post("/search", json=body).json()["hits"]
+    assert hits and all(h["source"].endswith(".txt") for h in hits)
+    bad = client.post("/search", json={"query": "x", "where": {"colour": "red"}})
+    assert bad.status_code == 422 and "colour" in bad.json()["detail"]
+    every = client.post("/search", json={"query": "reciprocal rank", "k": 5}).json()["hits"]
+    assert all(0.0 <= h["relevance"] <= 1.0 for h in every)
+    cut = max(h["relevance"] for h in every)
+    kept = client.post("/search", json={"query": "reciprocal rank", "k": 5, "min_score": cut})
+    assert [h["relevance"] >= cut for h in kept.json()["hits"]] == [True] * len(kept.json()["hits"])
+    assert 1 <= len(kept.json()["hits"]) < len(every)
+
+
+def test_rerank_needs_a_reranker(served) -> None:  # noqa: ANN001
+    client, _ = served
+    response = client.post("/search", json={"query": "x", "rerank": True})
+    assert response.status_code == 422 and "--rerank" in response.json()["detail"]
+
+
+def test_a_server_with_a_cross_encoder_reranks(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    pytest.importorskip("sentence_transformers")
+    import rag
+    from rag.serve import ServeSettings, create_app
+    from tests.fakes import tiny_cross_encoder
+    from tests.serve_helpers import DOCS
+
+    register_hash_encoder(monkeypatch)
+    index = rag.Index.create(tmp_path / "idx", encoders=["hash", "bm25"], store="memory")
+    index.ingest(rag.load_directory(write_docs(tmp_path / "docs")))
+    model = tiny_cross_encoder(tmp_path / "ce", list(DOCS.values()))
+    settings = ServeSettings(index=tmp_path / "idx", generator="echo", rerank=str(model))
+    with running_server(create_app(settings)) as url, httpx.Client(base_url=url) as client:
+        hits = client.post("/search", json={"query": "reciprocal rank", "k": 3}).json()["hits"]
+        plain = client.post("/search", json={"query": "reciprocal rank", "rerank": False})
+    assert all("rerank:ce" in h["components"] for h in hits)
+    assert [h["components"]["rerank:ce"]["rank"] for h in hits] == [1, 2, 3]
+    assert all("rerank:ce" not in h["components"] for h in plain.json()["hits"])

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from rag.base import Retriever
 
 
+def adapter_score(hit: Hit) -> float:
+    """The score adapters give a hit: its relevance in [0, 1] (one scale for every query, so a
+    fixed cut-off such as LlamaIndex's ``SimilarityPostprocessor`` works), else its own score."""
+    return hit.score if hit.relevance is None else hit.relevance
+
+
 def hit_metadata(hit: Hit) -> dict[str, Any]:
     """Everything a caller needs to cite a hit: where it is and how it scored."""
     c = hit.chunk
@@ -30,7 +36,9 @@ def hit_metadata(hit: Hit) -> dict[str, Any]:
         "section": " > ".join(c.section),
         "start": c.start,
         "end": c.end,
-        "score": hit.score,
+        "score": adapter_score(hit),
+        "fused_score": hit.score,
+        "relevance": hit.relevance,
         "rank": hit.rank,
         "retriever": hit.source,
     }

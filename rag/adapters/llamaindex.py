@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from rag.adapters.langchain import hit_metadata
+from rag.adapters.langchain import adapter_score, hit_metadata
 
 if TYPE_CHECKING:
     from llama_index.core.retrievers import BaseRetriever as LIBaseRetriever
@@ -56,7 +56,7 @@ def _retriever_class() -> type[LIBaseRetriever]:
                     excluded_embed_metadata_keys=list(meta),
                     excluded_llm_metadata_keys=[k for k in meta if k not in ("source", "page")],
                 )
-                nodes.append(NodeWithScore(node=node, score=h.score))
+                nodes.append(NodeWithScore(node=node, score=adapter_score(h)))
             return nodes
 
     return RagLlamaIndexRetriever

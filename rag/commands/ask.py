@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rag.commands import choice
+from rag.names import METRICS, STRATEGIES, listed
+
 GENERATOR_CHOICES = ("transformers", "llamacpp", "openai", "echo")
+# Room for an ordinary answer of a few sentences or a short list (32 cut answers mid-sentence).
+DEFAULT_MAX_NEW_TOKENS = 256
 
 
 def add_generator_args(p: argparse.ArgumentParser) -> None:
@@ -23,7 +28,8 @@ def add_generator_args(p: argparse.ArgumentParser) -> None:
         "--generator",
         choices=GENERATOR_CHOICES,
         default="transformers",
-        help="LLM backend (default: transformers, with SmolLM2-135M-Instruct offline)",
+        help=f"{listed(GENERATOR_CHOICES)}: the LLM backend (default: transformers, with "
+        "SmolLM2-135M-Instruct offline)",
     )
     g.add_argument(
         "--model",
@@ -36,9 +42,15 @@ def add_generator_args(p: argparse.ArgumentParser) -> None:
         "--style",
         choices=["chat", "completion"],
         default="chat",
-        help="prompt style: chat messages, or a plain completion prompt for base models",
+        help="chat | completion: chat messages, or a plain completion prompt for base models",
     )
-    g.add_argument("--max-new-tokens", type=int, default=32)
+    g.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=DEFAULT_MAX_NEW_TOKENS,
+        metavar="N",
+        help="stop each answer after N new tokens (default: %(default)s)",
+    )
     g.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
@@ -81,10 +93,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(one encoder), mixture (fused hits of every encoder), confident (one answer per "
         "encoder, the most confident kept; arXiv 2507.17442).",
     )
-    p.add_argument("question")
-    p.add_argument("--index", type=Path, default=Path(".rag_index"))
+    p.add_argument("question", help="the question, quoted")
+    p.add_argument("--index", type=Path, default=Path(".rag_index"), help="index folder")
     p.add_argument(
-        "--strategy", choices=["llm", "vanilla", "mixture", "confident"], default="confident"
+        "--strategy",
+        type=choice("strategy", STRATEGIES),
+        default="confident",
+        metavar="NAME",
+        help=f"{listed(STRATEGIES)} (default: %(default)s; see the description above)",
     )
     p.add_argument(
         "--encoder",
@@ -93,7 +109,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="encoder(s) of the index to use (repeatable; default: all of the index's)",
     )
-    p.add_argument("--metric", default="self_certainty", help="confidence metric for selection")
+    p.add_argument(
+        "--metric",
+        type=choice("confidence metric", METRICS),
+        default="self_certainty",
+        metavar="NAME",
+        help=f"{listed(METRICS)}: the confidence that picks the answer (default: %(default)s)",
+    )
     p.add_argument("-k", type=int, default=4, help="sources per answer")
     p.add_argument(
         "--fast",
@@ -177,5 +199,21 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         print()
         answer = stream.answer
+    note = limit_note(answer, args.max_new_tokens)
+    if note:
+        print(note)
     print(format_report(answer))
     return 0
+
+
+def limit_note(answer: Any, limit: int) -> str | None:
+    """Say so when the chosen answer stopped at the token limit rather than where it ended."""
+    if answer.abstained or answer.chosen is None or not answer.candidates:
+        return None
+    generation = answer.candidates[answer.chosen].generation
+    if generation.finish_reason == "repeat":
+        return "(stopped where the answer began repeating itself)"
+    # fast mode keeps the scored prefix here (cut at its own, smaller limit): not the answer's
+    if generation.finish_reason != "length" or 0 < generation.completion_tokens < limit:
+        return None
+    return f"(stopped at the {limit}-token limit; pass --max-new-tokens N for more)"

@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
+from rag.commands import choice, fusion_name
 from rag.commands.ask import add_generator_args, generator_from_args, template_from_args
+from rag.names import FUSION_METHODS, METRICS, listed
 
 DEFAULT_ENCODERS = ["minilm", "bm25", "wordllama"]
 
@@ -27,8 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Answer every question of a BEIR folder with answers.jsonl with every "
         "strategy and score the answers.",
     )
-    p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
-    p.add_argument("--split", default="test")
+    p.add_argument(
+        "dataset", type=Path, metavar="DATASET_DIR", help="a BEIR-format folder with answers.jsonl"
+    )
+    p.add_argument("--split", default="test", help="qrels split to answer (default: test)")
     p.add_argument(
         "--encoder",
         action="append",
@@ -41,12 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="NAME",
-        help="confidence metrics for Confident RAG (repeatable; default: all)",
+        type=choice("confidence metric", METRICS),
+        help=f"{listed(METRICS)}: metrics for Confident RAG (repeatable; default: all)",
     )
     p.add_argument("-k", type=int, default=3, help="sources per answer")
     p.add_argument("--prefix-tokens", type=int, default=8, help="tokens scored in fast mode")
     p.add_argument("--no-fast", action="store_true", help="skip the fast mode's runs")
-    p.add_argument("--fusion", default="mixture", help="fusion of the mixture run")
+    p.add_argument(
+        "--fusion",
+        default="mixture",
+        type=fusion_name,
+        metavar="NAME",
+        help=f"fusion of the mixture run: {listed(FUSION_METHODS)} (default: mixture)",
+    )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N questions")
     p.add_argument("--no-cache", action="store_true", help="do not cache corpus embeddings")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write results here")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.commands import situated_mode
+from rag.commands import choice, encoder_name, situated_mode
+from rag.commands.progress import FileBar, per_second
+from rag.names import CHUNKERS, ENCODERS, SITUATED, STORES, listed
 
 # The SitEmb paper's alpha, as in rag/encoders/situated/residual.py (kept here so that building
 # the parser imports no numpy); tests/test_index_residual.py checks the two agree.
 DEFAULT_ALPHA = 0.5
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 if TYPE_CHECKING:
     from rag.index import EncoderEntry, Index, IndexConfig, IngestReport
@@ -19,23 +23,31 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="ingest a folder (or a file) into an index")
-    p.add_argument("path", type=Path)
+    p.add_argument("path", help="a folder or a file (URLs are not read)")
     p.add_argument("--index", type=Path, default=Path(".rag_index"), help="index folder")
     p.add_argument(
         "--encoder",
         action="append",
         default=None,
-        help="encoder short name or model path; repeat for several (default: minilm)",
+        type=encoder_name,
+        metavar="NAME",
+        help=f"{listed(ENCODERS)} or a sentence-transformers model folder; repeat for several "
+        "(default: minilm, or the index's own)",
     )
     p.add_argument(
-        "--store", choices=["chroma", "memory"], default=None, help="new index: chroma (default)"
+        "--store",
+        type=choice("store", STORES),
+        default=None,
+        metavar="STORE",
+        help=f"{listed(STORES)}: where a new index keeps its vectors (default: chroma)",
     )
     p.add_argument(
         "--situated",
         default=None,
         type=situated_mode,
-        help="how dense encoders embed a chunk with its context (recorded in the index; "
-        "default: plain, or what the index has)",
+        metavar="MODE",
+        help=f"{listed(SITUATED)} (trained:ADAPTER): how dense encoders embed a chunk with its "
+        "context (recorded in the index; default: plain, or what the index has)",
     )
     p.add_argument(
         "--residual",
@@ -48,12 +60,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"sim(q, s) + ALPHA * sim(q, c) (default {DEFAULT_ALPHA:g}; recorded in the index)",
     )
     p.add_argument(
-        "--chunker", default=None, help="token | sentence | recursive (new index: recursive)"
+        "--chunker",
+        type=choice("chunker", CHUNKERS),
+        default=None,
+        metavar="NAME",
+        help=f"{listed(CHUNKERS)} (new index: recursive)",
     )
     p.add_argument("--chunk-tokens", type=int, default=None, help="max tokens per chunk")
     p.add_argument("--context-tokens", type=int, default=None, help="context window in tokens")
-    p.add_argument("--include", action="append", default=None, help="glob, repeatable")
-    p.add_argument("--exclude", action="append", default=[], help="glob, repeatable")
+    p.add_argument(
+        "--include", action="append", default=None, help="only files matching this glob; repeatable"
+    )
+    p.add_argument(
+        "--exclude", action="append", default=[], help="skip files matching this glob; repeatable"
+    )
     p.add_argument(
         "--prune", action="store_true", help="remove indexed files under PATH that are gone"
     )
@@ -75,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="wait at most this long while another process writes to the index "
         "(default: as long as it takes; 0: fail at once)",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="print no progress bar at all")
     p.set_defaults(func=run)
 
 
@@ -111,10 +131,10 @@ def requested_config(args: argparse.Namespace) -> IndexConfig:
 
 def run(args: argparse.Namespace) -> int:
     from rag.index import Index, IndexConfigError
+    from rag.index.admin import discard_unwritten
 
-    path: Path = args.path
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+    path = input_path(args.path)
+    created = not args.index.exists()  # a new index that stores nothing leaves no folder
     try:
         index = Index(
             args.index, requested_config(args), rebuild=args.rebuild, lock_timeout=args.wait_lock
@@ -126,11 +146,46 @@ def run(args: argparse.Namespace) -> int:
             f"{exc.problem}. Run again with --rebuild to rebuild {args.index} with the new "
             "settings, or choose another --index"
         ) from None
+    finally:
+        if created:
+            discard_unwritten(args.index)
     echo(report.summary())
-    files = len(report.ingested) + len(report.unchanged)
+    files = len(report.ingested) + len(report.unchanged) + len(report.failed)
     if report.seconds > 0:
-        echo(f"{(files + len(report.failed)) / report.seconds:.1f} files/s; index: {args.index}")
-    return 0
+        rates = [per_second(files, report.seconds, "files")]
+        if report.chunks_added:
+            rates.append(per_second(report.chunks_added, report.seconds, "chunks"))
+        echo(f"{', '.join(rates)}; index: {args.index}")
+    return outcome(report, path)
+
+
+def input_path(text: str) -> Path:
+    """The path to ingest; a URL is refused by name (argparse's Path would drop a slash)."""
+    if URL.match(text):
+        raise ValueError(f"URLs are not read: download the file and pass its path ({text})")
+    path = Path(text)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    return path
+
+
+def outcome(report: IngestReport, path: Path) -> int:
+    """1 when the run ingested nothing from PATH (every file failed, or none was found)."""
+    if report.ingested or report.unchanged or report.removed:
+        return 0
+    if report.failed:
+        failed = len(report.failed)
+        which = "the only file" if failed == 1 else f"all {failed} files"
+        print(f"error: nothing ingested: {which} failed", file=sys.stderr)
+    else:
+        from connectors.directory import EXTENSIONS
+
+        kinds = ", ".join(sorted(EXTENSIONS)) + ", and text files"
+        print(
+            f"error: nothing ingested: no supported file under {path} (supported: {kinds})",
+            file=sys.stderr,
+        )
+    return 1
 
 
 def ingest(args: argparse.Namespace, index: Index, path: Path) -> IngestReport:
@@ -150,20 +205,25 @@ def ingest(args: argparse.Namespace, index: Index, path: Path) -> IngestReport:
         items = iter([load_file(path)])
         prune = None
 
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(desc="ingest", unit="file", file=sys.stderr, dynamic_ncols=True)
+    bar = FileBar(total_files(args, path), enabled=not args.no_progress)
     try:
         return index.ingest(
-            items,
-            prune_missing_under=prune,
-            progress=(lambda _p: bar.update(1)) if bar is not None else None,
+            items, prune_missing_under=prune, progress=bar.file_done, on_chunks=bar.chunks_done
         )
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
+
+
+def total_files(args: argparse.Namespace, path: Path) -> int | None:
+    """How many files the bar counts to (a second walk of the folder, nothing read)."""
+    if args.no_progress:
+        return None
+    if not path.is_dir():
+        return 1
+    from connectors.directory import count_files
+
+    include = args.include or ["**/*"]
+    return count_files(path, include, args.exclude, follow_links=args.follow_links)
 
 
 def echo(text: str) -> None:

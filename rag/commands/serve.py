@@ -36,6 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-new-tokens", type=int, default=256, help="answer length limit (default: 256)"
     )
     p.add_argument(
+        "--rerank",
+        default=None,
+        metavar="MODEL_FOLDER",
+        help="rerank fused candidates with this sentence-transformers CrossEncoder folder",
+    )
+    p.add_argument(
+        "--rerank-candidates",
+        type=int,
+        default=30,
+        help="candidates the cross-encoder reads per query (default: 30)",
+    )
+    p.add_argument(
         "--no-ingest", action="store_true", help="refuse POST /ingest (read-only server)"
     )
     p.add_argument(
@@ -64,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         max_new_tokens=args.max_new_tokens,
         allow_ingest=not args.no_ingest,
+        rerank=args.rerank,
+        rerank_candidates=args.rerank_candidates,
     )
     app = create_app(settings)
     if app.state.rag.index.exists:  # load the encoders now, not on the first user's request

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=120, help="training steps (default 120)")
     p.add_argument("--batch-size", type=int, default=12, help="windows per step (default 12)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--restart", action="store_true", help="discard an earlier run's checkpoint and adapter"
     )

@@ -34,8 +34,9 @@ from rag.eval.beir import BeirDataset
 from rag.eval.config import EvalConfig
 from rag.eval.latency import measure_interleaved, percentiles_ms
 from rag.eval.runner import build_systems, check_encoder_names, make_units, report_header, score_run
-from rag.eval.systems import Ranked, System, SystemRun, corpus_stats
+from rag.eval.systems import Ranked, System, SystemRun, corpus_stats, encoder_kind_of
 from rag.eval.units import Units
+from rag.names import FUSION_METHODS
 from rag.retrieval.multi import FusionConfig, FusionRetriever, fuse, parse_fusion
 from rag.types import Hit
 
@@ -47,17 +48,7 @@ if TYPE_CHECKING:
 # and Mixture-Embedding with the other statistics sources.
 ALL_FUSIONS: tuple[str, ...] = (
     "default",
-    "rrf",
-    "combsum-minmax",
-    "combsum-zscore",
-    "combsum-dbsf",
-    "combmnz-minmax",
-    "combmnz-zscore",
-    "combmnz-dbsf",
-    "mixture",
-    "mixture-sum",
-    "relative_score",
-    "dist_based_score",
+    *FUSION_METHODS,
     "combsum-zscore@background",
     "combsum-zscore@calibration",
     "combsum-zscore@corpus",
@@ -149,17 +140,20 @@ def fusion_row(
     """The result row of one fusion over the stored runs (``per_query[qid][encoder]``)."""
     fused: Ranked = {}
     seconds: list[float] = []
+    inputs = list(next(iter(per_query.values()), {}))
+    lexical = {n for n in inputs if encoder_kind_of(n) == "lexical"}
     for i, (qid, runs) in enumerate(per_query.items()):
         t0 = time.perf_counter()
         fused[qid] = fuse(
             runs,
             config,
             k=eval_config.k,
+            depth=eval_config.k,
+            lexical=lexical,
             calibration=calibration,
             corpus_stats=(lambda n, i=i: corpus(n, i)) if corpus else None,
         )
         seconds.append(time.perf_counter() - t0)
-    inputs = list(next(iter(per_query.values()), {}))
     run = SystemRun(name=f"fusion:{name}", ranked=fused, info={"inputs": inputs})
     row = score_run(run, dataset, eval_config)
     row["fusion"] = config.to_json()

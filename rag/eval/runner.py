@@ -99,7 +99,13 @@ def fuse_runs(runs: Sequence[SystemRun], fusion: str, *, k: int) -> SystemRun:
         raise ValueError(f"fusion needs distinct run names, got {names}")
     t0 = time.perf_counter()
     qids = list(dict.fromkeys(q for r in runs for q in r.ranked))
-    ranked = {qid: fuse({r.name: r.ranked.get(qid, {}) for r in runs}, config, k=k) for qid in qids}
+    lexical = {n for n in names if encoder_kind_of(n) == "lexical"}  # lists end with the terms
+    ranked = {
+        qid: fuse(
+            {r.name: r.ranked.get(qid, {}) for r in runs}, config, k=k, depth=k, lexical=lexical
+        )
+        for qid in qids
+    }
     fuse_seconds = time.perf_counter() - t0
     timings: dict[str, float] = {}
     for r in runs:

@@ -9,15 +9,16 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rag.confidence import distribution_stats
-from rag.generation.options import find_stop
+from rag.generation.options import find_stop, repeat_cut
 from rag.types import Generation, TokenStep
 
 
 class SequenceState:
     """One sequence being decoded: its token ids, steps, decoded text and finish state."""
 
-    def __init__(self, stops: Sequence[str]) -> None:
+    def __init__(self, stops: Sequence[str], stop_on_repeat: bool = False) -> None:
         self.stops = tuple(stops)
+        self.stop_on_repeat = stop_on_repeat
         self.hold = max((len(s) for s in self.stops), default=1) - 1
         self.ids: list[int] = []
         self.steps: list[TokenStep] = []
@@ -45,6 +46,9 @@ class SequenceState:
         if cut is not None:
             self.cut = cut
             self.finish_reason = "stop"
+        elif self.stop_on_repeat and repeat_cut(text) is not None:
+            # ends here, keeping the one repeated copy: what was streamed stays the answer
+            self.finish_reason = "repeat"
 
     def finish(self, reason: str) -> None:
         if self.finish_reason is None:

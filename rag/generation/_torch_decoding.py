@@ -117,7 +117,12 @@ class Decoder:
         return cache_name(self.model)
 
     def start(
-        self, encoded: list[list[int]], stops: tuple[str, ...], share_prefix: bool, started: float
+        self,
+        encoded: list[list[int]],
+        stops: tuple[str, ...],
+        share_prefix: bool,
+        started: float,
+        stop_on_repeat: bool = False,
     ) -> Batch:
         """Left-pad the encoded prompts; the prompt pass itself runs in :meth:`run`."""
         import torch
@@ -144,7 +149,7 @@ class Decoder:
         mask = torch.cat([torch.ones((len(tails), shared), dtype=torch.long), mask], dim=1)
         return Batch(
             encoded=encoded,
-            states=[SequenceState(stops) for _ in encoded],
+            states=[SequenceState(stops, stop_on_repeat) for _ in encoded],
             feed=input_ids,
             mask=mask,
             positions=positions,

@@ -141,7 +141,7 @@ class LlamaCppGenerator(Generator):
         def decode_one(token_id: int) -> str:
             return llm.detokenize([token_id]).decode("utf-8", "replace")
 
-        state = SequenceState(options.stop)
+        state = SequenceState(options.stop, options.stop_on_repeat)
         with self._lock:
             llm.reset()
             llm.eval(ids)

@@ -25,6 +25,21 @@ def find_stop(text: str, stops: Sequence[str]) -> int | None:
     return min(hits) if hits else None
 
 
+def repeat_cut(text: str, min_chars: int = 16, max_chars: int = 400) -> int | None:
+    """Where ``text`` began repeating itself, or None: when it ends with the same span twice in
+    a row (at least ``min_chars`` characters and three words), the offset of the second copy.
+
+    Small models decoding greedily fall into loops ("The answer is: The answer is: ..."); the
+    loop adds no information, wastes the token budget and inflates confidence (a repeated span
+    is predicted with near certainty), so local backends end the answer where it starts."""
+    n = len(text)
+    for period in range(min_chars, min(max_chars, n // 2) + 1):
+        tail = text[n - period :]
+        if text[n - 2 * period : n - period] == tail and len(tail.split()) >= 3:
+            return n - period
+    return None
+
+
 @dataclass(frozen=True)
 class GenerationOptions:
     """How one call generates; every Generator method takes these and nothing else.
@@ -34,6 +49,9 @@ class GenerationOptions:
     tempered by it (the confidence summaries always describe the untempered one).
     ``stop``: strings that end the answer, which does not include them; a lone string (or
     ``None``) is accepted and stored as a tuple.
+    ``stop_on_repeat``: local backends (transformers, llama.cpp) end the answer once it has
+    repeated a span of its own (see :func:`repeat_cut`; the one repeated copy stays, so the
+    streamed text is the answer), with finish reason ``"repeat"``.
     ``top_k_logprobs``: how many alternatives each :class:`~rag.types.TokenStep` keeps for
     inspection; local backends compute the confidence summaries from the full distribution
     whatever its value.
@@ -46,6 +64,7 @@ class GenerationOptions:
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
     top_k_logprobs: int = 5
+    stop_on_repeat: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", normalise_stop(self.stop))

@@ -141,7 +141,9 @@ class TransformersGenerator(Generator):
         decoder = Decoder(model, tokenizer, self.device, self._torch_rng)
         started = time.perf_counter()
         encoded = [self.encode_prompt(p) for p in prompts]
-        return decoder, decoder.start(encoded, options.stop, self.share_prefix, started)
+        return decoder, decoder.start(
+            encoded, options.stop, self.share_prefix, started, options.stop_on_repeat
+        )
 
     def _decode(
         self, prompts: list[Prompt], options: GenerationOptions

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from rag.names import UnknownKeyError, check_name
+
 FORMAT_VERSION = 2
 # Format 1 kept BM25 as one index rebuilt from the docstore (bm25/NAME); format 2 keeps every
 # encoder in a store, lexical ones under lexical/NAME. A format-1 folder is migrated on open.
@@ -40,7 +42,7 @@ class EncoderEntry:
 
     ``kind`` comes from the encoder registry when not given (``"dense"`` for any model folder).
     ``residual`` (a dense encoder with a situated mode other than plain): its store ranks chunks
-    by ``sim(q, s) + residual * sim(q, c)`` (:func:`rag.index.folder.residual_store_vectors`).
+    by ``sim(q, s) + residual * sim(q, c)`` (:func:`rag.index.residual.residual_store_vectors`).
     """
 
     name: str
@@ -76,8 +78,7 @@ class IndexConfig:
     format: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.store not in STORE_KINDS:
-            raise ValueError(f"unknown store {self.store!r}; choose one of: {STORE_KINDS}")
+        check_name("store", self.store, STORE_KINDS)
         self.encoders = [
             e if isinstance(e, EncoderEntry) else EncoderEntry(e) for e in self.encoders
         ]
@@ -102,7 +103,7 @@ class IndexConfig:
         for entry in self.encoders:
             if entry.name == name:
                 return entry
-        raise KeyError(f"encoder {name!r} is not in this index; it has {self.names()}")
+        raise UnknownKeyError("encoder of this index", name, self.names())
 
     def names(self) -> list[str]:
         return [e.name for e in self.encoders]

@@ -1,8 +1,9 @@
 """The index folder's record of what it holds: ``manifest.json`` and ``docstore/``.
 
-``manifest.json`` maps each indexed source to its content hash, its chunk ids and the encoders
-that hold them; ``docstore/`` keeps one JSON file per document with its chunks (the source of
-truth for text, written with the one chunk codec the stores use). Both are replaced atomically.
+``manifest.json`` maps each indexed source to its content hash, its chunk ids, the encoders
+that hold them and its chunk file; ``docstore/`` keeps one JSON file per document version with
+its chunks (the source of truth for text, written with the one chunk codec the stores use).
+The manifest is replaced atomically and is the commit: what it names is what the index holds.
 """
 
 from __future__ import annotations
@@ -13,46 +14,102 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
-from rag.files import write_json_atomic
+from rag.files import file_state, write_json_atomic
 from rag.stores._codec import chunk_from_json, chunk_to_json
 from rag.types import Chunk, Document, sha256_hex
 
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3  # 3: entries name their chunk file ("file")
 
 
 class Docstore:
-    """Manifest and per-document chunk files of one index folder."""
+    """Manifest and per-document chunk files of one index folder.
+
+    A document's chunks go to a new file named by its id and chunk ids, and the file it replaces
+    is removed only after the manifest naming the new one is saved: a reader holding an older
+    manifest still finds the file that manifest names (or, once it is gone, re-reads the
+    manifest). ``refresh`` re-reads a manifest another process committed.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._manifest: dict[str, Any] | None = None
+        self._state: tuple[int, int, int] | None = None  # manifest.json as read or written
+        self._dirty = False  # changes not saved yet: never replaced by a refresh
+        self._replaced: list[Path] = []  # files to remove once the manifest is saved
+        self._ids: dict[str, frozenset[str]] = {}  # per document, its chunk ids (lazily)
 
     @property
     def manifest(self) -> dict[str, Any]:
         if self._manifest is None:
             path = self.root / "manifest.json"
-            self._manifest = json.loads(path.read_text("utf-8")) if path.exists() else {"files": {}}
+            self._state = file_state(path)
+            self._manifest = json.loads(path.read_text("utf-8")) if self._state else {"files": {}}
         return self._manifest
 
     @property
     def files(self) -> dict[str, dict[str, Any]]:
         return self.manifest["files"]
 
+    @property
+    def state(self) -> tuple[int, int, int] | None:
+        """``manifest.json``'s file state when it was last read or written."""
+        self.manifest  # noqa: B018 - read it first
+        return self._state
+
+    def refresh(self) -> bool:
+        """Re-read ``manifest.json`` if a writer replaced it since it was read (one ``stat``);
+        never while this object holds unsaved changes. True when it was re-read."""
+        if self._dirty or self._manifest is None:
+            return False
+        if file_state(self.root / "manifest.json") == self._state:
+            return False
+        self._manifest, self._ids = None, {}
+        return True
+
+    def holds(self, doc_id: str, chunk_id: str) -> bool:
+        """Whether the manifest lists chunk ``chunk_id`` of document ``doc_id``."""
+        ids = self._ids.get(doc_id)
+        if ids is None:
+            entry = self.files.get(doc_id)
+            ids = self._ids[doc_id] = frozenset(entry["chunk_ids"] if entry else ())
+        return chunk_id in ids
+
+    def chunk_ids(self) -> set[str]:
+        """Every chunk id the manifest lists."""
+        return {i for e in self.files.values() for i in e["chunk_ids"]}
+
     def save_manifest(self) -> None:
-        write_json_atomic(self.root / "manifest.json", {**self.manifest, "format": MANIFEST_FORMAT})
+        """Commit the manifest (atomically), then remove the chunk files it no longer names."""
+        path = self.root / "manifest.json"
+        write_json_atomic(path, {**self.manifest, "format": MANIFEST_FORMAT})
+        self._state, self._dirty = file_state(path), False
+        named = {self.path_of(d) for d in self.files}
+        for old in self._replaced:
+            if old not in named:
+                old.unlink(missing_ok=True)
+        self._replaced.clear()
 
     def known_hashes(self) -> dict[str, str]:
         """Source path -> content hash of every indexed file (lets connectors skip parsing)."""
         return {doc_id: e["content_hash"] for doc_id, e in self.files.items()}
 
-    def _path(self, doc_id: str) -> Path:
-        return self.root / "docstore" / f"{sha256_hex(doc_id)[:40]}.json"
+    def path_of(self, doc_id: str) -> Path:
+        """The chunk file the manifest names for ``doc_id`` (format 2 named it by id alone)."""
+        entry = self.files.get(doc_id) or {}
+        name = entry.get("file") or f"{sha256_hex(doc_id)[:40]}.json"
+        return self.root / "docstore" / name
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
-        path = self._path(doc_id)
-        if not path.exists():
-            return []
-        return [chunk_from_json(c) for c in json.loads(path.read_text("utf-8"))["chunks"]]
+        for _ in range(2):
+            path = self.path_of(doc_id)
+            try:
+                data = json.loads(path.read_text("utf-8"))
+            except FileNotFoundError:
+                if self.refresh():  # a writer committed and removed it: read what it named
+                    continue
+                return []
+            return [chunk_from_json(c) for c in data["chunks"]]
+        return []
 
     def iter_chunks(self) -> Iterator[Chunk]:
         """Every stored chunk, document by document in sorted source order."""
@@ -64,21 +121,41 @@ class Docstore:
 
     def put(self, doc: Document, chunks: Sequence[Chunk], encoders: Sequence[str]) -> None:
         """Write ``doc``'s chunks and its manifest entry (saved by :meth:`save_manifest`)."""
+        ids = [c.id for c in chunks]
+        name = f"{sha256_hex(doc.id)[:40]}-{sha256_hex(chr(10).join(ids))[:12]}.json"
         write_json_atomic(
-            self._path(doc.id),
+            self.root / "docstore" / name,
             {"doc_id": doc.id, "source": doc.source, "chunks": [chunk_to_json(c) for c in chunks]},
         )
+        if doc.id in self.files:
+            self._replaced.append(self.path_of(doc.id))
         self.files[doc.id] = {
             "source": doc.source,
             "content_hash": doc.content_hash,
             "title": doc.title,
-            "chunk_ids": [c.id for c in chunks],
+            "chunk_ids": ids,
             "encoders": sorted(encoders),
+            "file": name,
         }
+        self._changed(doc.id)
 
     def drop(self, doc_id: str) -> None:
-        self._path(doc_id).unlink(missing_ok=True)
-        self.files.pop(doc_id, None)
+        if doc_id in self.files:
+            self._replaced.append(self.path_of(doc_id))
+            self.files.pop(doc_id)
+        self._changed(doc_id)
+
+    def _changed(self, doc_id: str) -> None:
+        self._dirty = True
+        self._ids.pop(doc_id, None)
+
+    def unnamed_files(self) -> list[Path]:
+        """Chunk files no manifest entry names (left by a writer killed before its commit)."""
+        folder = self.root / "docstore"
+        if not folder.is_dir():
+            return []
+        named = {self.path_of(d).name for d in self.files}
+        return sorted(p for p in folder.glob("*.json") if p.name not in named)
 
     def sources_under(self, folder: str | os.PathLike[str]) -> list[str]:
         """Indexed document ids whose source lies inside ``folder`` (by path components, so

@@ -20,22 +20,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from rag.files import write_json_atomic
 from rag.index.config import EncoderEntry, IndexConfig, merge_config
 from rag.index.docstore import Docstore
 from rag.index.ingest import Ingestion, IngestReport, Target, remove_documents
 from rag.index.lock import WriterLock, commit_state
+from rag.index.names import check_request
+from rag.index.residual import ResidualQueries, residual_store_vectors
 from rag.types import Chunk, Document, Hit, IngestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from connectors.directory import UnchangedFile
-    from rag.base import Encoder, Retriever, Store
+    from rag.base import Encoder, Store
+    from rag.retrieval.filters import WhereLike
     from rag.retrieval.multi import FusionConfig, FusionRetriever
     from rag.retrieval.normalize import ScoreStats
+    from rag.retrieval.store_retriever import StoreRetriever
 
 # What an index folder may hold: only these are removed by a rebuild.
 _PARTS = ("index.json", "manifest.json", "docstore", "chroma", "memory", "lexical", "bm25")
@@ -67,6 +69,8 @@ class Index:
     ) -> None:
         self.root, self.lock_timeout, self._writing = Path(root), lock_timeout, 0
         self._encoders: dict[str, Encoder] = {}  # kept when the folder is re-read
+        if config is not None:  # every name checked before the folder is touched (or cleared)
+            check_request(config, None if rebuild else self.stored_config(self.root))
         if rebuild and self.root.is_dir():
             with WriterLock(self.root, lock_timeout):
                 self._clear()
@@ -140,6 +144,9 @@ class Index:
         if not path.exists():
             return None
         return IndexConfig.from_json(json.loads(path.read_text("utf-8")))
+
+    def _save_config(self) -> None:
+        write_json_atomic(self.root / "index.json", self.config.to_json())
 
     def _clear(self) -> None:
         for name in _PARTS:
@@ -254,6 +261,7 @@ class Index:
         prune_missing_under: str | os.PathLike[str] | None = None,
         batch_chunks: int = 256,
         progress: Callable[[str], None] | None = None,
+        on_chunks: Callable[[int], None] | None = None,
     ) -> IngestReport:
         """Add new and changed documents; skip unchanged ones; report failures.
 
@@ -263,15 +271,15 @@ class Index:
         from rag.chunking import get_chunker
 
         with self.writing():
-            write_json_atomic(self.root / "index.json", self.config.to_json())
             targets = [
-                Target(e.name, self.store(e.name), self.chunk_embedder(e), e.kind or "dense")
+                Target(e.name, self.store(e.name), self.chunk_embedder(e, False), e.kind or "dense")
                 for e in self.config.encoders
             ]
             chunker = get_chunker(self.config.chunker, **self.config.chunker_options)
             run = Ingestion(
                 self.docstore, chunker, targets, batch_chunks=batch_chunks, progress=progress
             )
+            run.on_chunks, run.before_write = on_chunks, self._save_config  # at the first batch
             return run.run(documents, prune_missing_under=prune_missing_under)
 
     def remove(self, doc_ids: Sequence[str]) -> None:
@@ -291,23 +299,26 @@ class Index:
             if chunks and store.count() == 0:
                 store.add(chunks, self.chunk_embedder(entry)(chunks))
         self.config.format = 2
-        write_json_atomic(self.root / "index.json", self.config.to_json())
+        self._save_config()
         if (self.root / "bm25").is_dir():
             shutil.rmtree(self.root / "bm25")
 
     # -- search --------------------------------------------------------------------------------
 
-    def retriever(self, encoder: str | None = None) -> Retriever:
+    def retriever(
+        self, encoder: str | None = None, *, dedup: bool = True, mmr: float | None = None
+    ) -> StoreRetriever | FusionRetriever:
         """A retriever over one configured encoder; by default the only one, or all of them
-        fused with the default fusion when the index has several."""
+        fused with the default fusion when the index has several. ``dedup`` folds copies of a
+        passage into one hit, ``mmr`` is an MMR lambda (:mod:`rag.retrieval.diversity`)."""
         if not self.exists:
             raise FileNotFoundError(f"no index at {self.root}: ingest documents into it first")
         if encoder is None and len(self.config.encoders) > 1:
-            return self.fused_retriever()
-        from rag.retrieval.store_retriever import StoreRetriever
+            return self.fused_retriever(dedup=dedup, mmr=mmr)
+        from rag.index.relevance import with_relevance
+        from rag.index.search import encoder_retriever
 
-        entry = self.config.entry(encoder or self.config.encoders[0].name)
-        return StoreRetriever(self.query_encoder(entry), self.store(entry.name), name=entry.name)
+        return with_relevance(self, encoder_retriever(self, encoder, dedup=dedup, mmr=mmr))
 
     def fused_retriever(
         self,
@@ -317,25 +328,44 @@ class Index:
         candidates: int = 100,
         calibration: Mapping[str, ScoreStats] | None = None,
         calibration_queries: int = 256,
+        dedup: bool = True,
+        mmr: float | None = None,
     ) -> FusionRetriever:
         """All (or the named) encoders queried concurrently, their hits fused (see
         :mod:`rag.retrieval.multi` for the default fusion and why). A ``calibration`` fusion
         without ``calibration`` is calibrated on pseudo-queries drawn from the index's chunks."""
-        from rag.retrieval.multi import FusionRetriever, parse_fusion
+        from rag.index.relevance import with_relevance
+        from rag.index.search import fused_retriever
 
-        names = list(encoders) if encoders is not None else self.config.names()
-        retrievers = [self.retriever(name) for name in names]
-        if parse_fusion(fusion).stats == "calibration" and calibration is None:
-            from rag.retrieval.calibration import calibrate, pseudo_queries
+        found = fused_retriever(
+            self,
+            fusion,
+            encoders=encoders,
+            candidates=candidates,
+            calibration=calibration,
+            calibration_queries=calibration_queries,
+            dedup=dedup,
+            mmr=mmr,
+        )
+        return with_relevance(self, found)  # Hit.relevance: rag.index.relevance
 
-            texts = [c.text for c in self.docstore.iter_chunks()]
-            queries = pseudo_queries(texts, n=calibration_queries)
-            calibration = calibrate(retrievers, queries, depth=candidates)
-        return FusionRetriever(retrievers, fusion, candidates=candidates, calibration=calibration)
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        where: WhereLike = None,
+        dedup: bool = True,
+        mmr: float | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        """The top ``k`` hits for ``query`` from the default retriever; ``where``: a filter
+        (:class:`rag.retrieval.filters.Where`, a dict or ``KEY=VALUE`` strings); ``min_score``
+        drops hits whose ``relevance`` (in [0, 1], :mod:`rag.retrieval.relevance`) is lower."""
+        from rag.retrieval.relevance import above
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        """The top ``k`` hits for ``query`` from the default retriever."""
-        return self.retriever().retrieve(query, k)
+        hits = self.retriever(dedup=dedup, mmr=mmr).retrieve(query, k, where=where)
+        return above(hits, min_score)
 
     def info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -365,36 +395,3 @@ def _entry(name: str, situated: str, residual: float | None = None) -> EncoderEn
     if kind != "dense":
         return EncoderEntry(name, kind)
     return EncoderEntry(name, kind, situated, residual)
-
-
-def residual_store_vectors(situated: np.ndarray, chunk: np.ndarray, alpha: float) -> np.ndarray:
-    """What a residual index stores: unit vectors ``[v / m, sqrt(1 - |v / m|^2)]`` for
-    ``v = s + alpha * c`` and ``m = 1 + alpha`` (the largest ``|v|`` for unit ``s``, ``c``).
-
-    A query ``[q, 0]`` (:class:`ResidualQueries`) then scores ``(q.s + alpha * q.c) / m``: the
-    residual score of ``rag eval --residual`` over a constant, so cosine and exact stores rank
-    chunks exactly as it does. Renormalising ``v`` itself would not: it divides each chunk's
-    score by that chunk's own ``|v|``, which favours chunks whose ``s`` and ``c`` disagree.
-    """
-    from rag.encoders.situated import residual_vectors
-
-    scaled = residual_vectors(situated, chunk, alpha) / np.float32(1.0 + alpha)
-    rest = np.clip(1.0 - np.einsum("ij,ij->i", scaled, scaled), 0.0, None)  # rounding: >= 0
-    return np.ascontiguousarray(np.hstack([scaled, np.sqrt(rest)[:, None]]), dtype=np.float32)
-
-
-class ResidualQueries:
-    """A situated encoder's (plain) query vectors with a 0 appended: the extra coordinate of
-    :func:`residual_store_vectors` then adds nothing to a query's inner product."""
-
-    def __init__(self, situated: Any) -> None:
-        self.situated = situated
-        self.name: str = situated.name
-        self.dim: int = situated.dim + 1
-
-    def embed_queries(self, texts: Sequence[str], **options: Any) -> np.ndarray:
-        queries = np.asarray(self.situated.embed_queries(texts, **options), dtype=np.float32)
-        return np.hstack([queries, np.zeros((len(queries), 1), dtype=np.float32)])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_queries([text])[0]

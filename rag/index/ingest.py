@@ -1,9 +1,12 @@
 """One ingest run: new and changed documents chunked, embedded by every encoder, committed.
 
 Crash safety: a file's manifest entry is written only after its chunks are in every store and
-in the docstore, and every file is replaced atomically. A run killed part-way leaves the old
-manifest entry in place, so the next run redoes that file; chunk ids derive from content, so the
-upserts are idempotent and ``existing_ids`` skips the embedding that already happened.
+in the docstore, and every file is replaced atomically; the chunks its new version drops are
+deleted after the manifest is saved, so a reader that trusts the manifest always finds what it
+names. A run killed part-way leaves the old manifest entry in place, so the next run redoes that
+file (chunk ids derive from content: the upserts are idempotent and ``existing_ids`` skips the
+embedding that already happened), and removes the ids ``pending.json`` lists that no manifest
+names (:mod:`rag.index.journal`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from rag.index import journal
 from rag.index.docstore import Docstore
 from rag.types import Chunk, Document, IngestError
 
@@ -71,8 +75,14 @@ class Ingestion:
         batch_chunks: int = 256,
         progress: Callable[[str], None] | None = None,
         max_chunks: int = DEFAULT_MAX_CHUNKS,
+        before_write: Callable[[], None] | None = None,
+        on_chunks: Callable[[int], None] | None = None,
     ) -> None:
         self.max_chunks = max_chunks
+        # before_write: called once, when the first batch is embedded and about to be stored
+        # (an index records its configuration then, never for a run that stores nothing);
+        # on_chunks: the chunk count of every batch stored (a progress bar's rate).
+        self.before_write, self.on_chunks = before_write, on_chunks
         self.docstore = docstore
         self.chunker = chunker
         self.targets = list(targets)
@@ -90,18 +100,23 @@ class Ingestion:
         prune_missing_under: str | os.PathLike[str] | None = None,
     ) -> IngestReport:
         start = time.perf_counter()
+        stores = [t.store for t in self.targets]
+        journal.recover(self.docstore, stores)  # what a killed writer left no manifest knows
         for item in items:
             self._take(item)
         self._flush()
         if prune_missing_under is not None:
             # a reported path (a folder that could not be read, a skipped link) keeps its files
             failed = {e.path for e in self.report.failed}
+            gone = []
             for doc_id in self.docstore.sources_under(prune_missing_under):
                 reported = not failed.isdisjoint(map(str, PurePath(doc_id).parents))
                 if doc_id not in self.seen and not reported:
+                    self._before_write()
                     self.report.removed.append(self.docstore.files[doc_id]["source"])
-                    remove_documents(self.docstore, [t.store for t in self.targets], [doc_id])
-        self.docstore.save_manifest()
+                    gone.append(doc_id)
+            remove_documents(self.docstore, stores, gone)
+            journal.sweep(self.docstore, stores)  # and whatever else no manifest names
         self.report.seconds = time.perf_counter() - start
         return self.report
 
@@ -156,28 +171,44 @@ class Ingestion:
         if not self.pending:
             return
         batch = list({c.id: c for _, cs in self.pending for c in cs}.values())
+        work = []  # every encoder embeds before any store is written: a failing one writes nothing
         for target in self.targets:
             have = target.store.existing_ids([c.id for c in batch])
             todo = [c for c in batch if c.id not in have]
             if todo:
-                target.store.add(todo, target.embed(todo))
-                if target.kind == "dense":
-                    self.report.chunks_embedded += len(todo)
+                work.append((target, todo, target.embed(todo)))
+        self._before_write()
+        stale = self._stale()
+        # Readers trust the manifest: store first, commit, then delete what it no longer names
+        # (pending.json lets the next writer remove what a kill in between leaves behind).
+        journal.begin(self.docstore.root, [*(c.id for c in batch), *stale])
+        for target, todo, embedded in work:
+            target.store.add(todo, embedded)
+            if target.kind == "dense":
+                self.report.chunks_embedded += len(todo)
         for doc, chunks in self.pending:
-            self._commit(doc, chunks)
+            self.docstore.put(doc, chunks, self.encoders)
             self.report.ingested.append(doc.source)
             self.report.chunks_added += len(chunks)
         self.docstore.save_manifest()
+        if stale:
+            for target in self.targets:
+                target.store.delete(stale)
+        journal.end(self.docstore.root)
         self.pending.clear()
+        if self.on_chunks is not None:
+            self.on_chunks(len(batch))
 
-    def _commit(self, doc: Document, chunks: list[Chunk]) -> None:
-        old = self.docstore.files.get(doc.id)
-        if old is not None:
-            stale = sorted(set(old["chunk_ids"]) - {c.id for c in chunks})
-            if stale:
-                for target in self.targets:
-                    target.store.delete(stale)
-        self.docstore.put(doc, chunks, self.encoders)
+    def _before_write(self) -> None:
+        if self.before_write is not None:
+            hook, self.before_write = self.before_write, None
+            hook()
+
+    def _stale(self) -> list[str]:
+        """Chunk ids of the pending documents' old versions that their new versions drop."""
+        named = {c.id for _, cs in self.pending for c in cs}
+        old = (self.docstore.files.get(doc.id) for doc, _ in self.pending)
+        return sorted({i for e in old if e is not None for i in e["chunk_ids"]} - named)
 
     def _known_document(self, item: UnchangedFile) -> Document | None:
         """A text-less stand-in for an unparsed, unchanged file (its chunks are in the docstore)."""
@@ -194,11 +225,15 @@ class Ingestion:
 
 
 def remove_documents(docstore: Docstore, stores: Sequence[Store], doc_ids: Sequence[str]) -> None:
-    """Drop documents from every store, then from the docstore (the manifest is saved by the
-    caller: until then the documents stay listed and a re-run removes them again)."""
+    """Drop documents: from the manifest (saved: the commit), then from every store. A writer
+    killed in between leaves ids no manifest names, which ``pending.json`` lists for the next."""
     if not doc_ids:
         return
-    for store in stores:
-        store.delete_documents(list(doc_ids))
+    ids = [i for d in doc_ids for i in docstore.files.get(d, {}).get("chunk_ids", [])]
+    journal.begin(docstore.root, ids)
     for doc_id in doc_ids:
         docstore.drop(doc_id)
+    docstore.save_manifest()
+    for store in stores:
+        store.delete_documents(list(doc_ids))
+    journal.end(docstore.root)

@@ -45,22 +45,36 @@ def pseudo_queries(
     style pseudo-queries: Lee, Chang & Toutanova, "Latent Retrieval for Weakly Supervised Open
     Domain Question Answering", ACL 2019).
     """
+    pairs = pseudo_query_sources(texts, n, seed=seed, min_words=min_words, max_words=max_words)
+    return [query for _, query in pairs]
+
+
+def pseudo_query_sources(
+    texts: Sequence[str],
+    n: int = 256,
+    *,
+    seed: int = 0,
+    min_words: int = 4,
+    max_words: int = 24,
+) -> list[tuple[int, str]]:
+    """:func:`pseudo_queries` with the index in ``texts`` each was drawn from (its source text,
+    the one text known to answer it)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if not 1 <= min_words <= max_words:
         raise ValueError(f"need 1 <= min_words <= max_words, got {min_words}, {max_words}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(texts))
-    out: list[str] = []
-    fallback: list[str] = []
+    out: list[tuple[int, str]] = []
+    fallback: list[tuple[int, str]] = []
     for i in order.tolist():
         sentences = [s.split() for s in _SENTENCE_END.split(texts[i]) if s.strip()]
         long_enough = [s for s in sentences if len(s) >= min_words]
         if long_enough:
             words = long_enough[int(rng.integers(len(long_enough)))]
-            out.append(" ".join(words[:max_words]))
+            out.append((i, " ".join(words[:max_words])))
         elif sentences:
-            fallback.append(" ".join(sentences[0][:max_words]))
+            fallback.append((i, " ".join(sentences[0][:max_words])))
         if len(out) == n:
             break
     out.extend(fallback[: n - len(out)])

@@ -187,6 +187,7 @@ def _normalised_sum(
     weights: Mapping[str, float],
     stats: Mapping[str, ScoreStats] | None,
     missing: Missing,
+    floors: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     normalise = get_normalizer(norm)
     stats = stats or {}
@@ -196,6 +197,12 @@ def _normalised_sum(
         values = weights[name] * normalise(pool.scores(name), stats.get(name))
         terms[name] = values
         fill[name] = float(values.min()) if missing == "min" and values.size else 0.0
+        if floors and name in floors and missing == "min":
+            # an exhausted list: every chunk it does not hold scores ``floor`` there
+            floor = np.array([floors[name]], dtype=np.float64)
+            fill[name] = min(
+                fill[name], float(weights[name] * normalise(floor, stats.get(name))[0])
+            )
     return _sum_terms(pool, terms, fill)
 
 
@@ -231,18 +238,22 @@ def combsum(
     weights: Mapping[str, float] | None = None,
     stats: Mapping[str, ScoreStats] | None = None,
     missing: Missing = "zero",
+    floors: Mapping[str, float] | None = None,
     k: int | None = None,
 ) -> Fused:
     """CombSUM: the (weighted) sum of each run's normalised scores (Fox & Shaw, "Combination of
     multiple searches", TREC-2, 1994). ``norm`` picks the normaliser from
     :mod:`rag.retrieval.normalize`; ``stats`` maps run names to outside statistics (runs it
-    does not name are normalised with their own candidates' statistics)."""
+    does not name are normalised with their own candidates' statistics). ``floors`` names
+    runs that hold every chunk scoring above a floor (a BM25 list shorter than asked for: the
+    rest score 0); with ``missing="min"`` a chunk missing from such a run is credited with the
+    floor's normalised score, which is never above the list's lowest."""
     _check_k(k)
     _check_missing(missing)
     pool = _Pool(runs)
     if not len(pool):
         return pool.empty()
-    fused = _normalised_sum(pool, norm, _weights(pool.names, weights), stats, missing)
+    fused = _normalised_sum(pool, norm, _weights(pool.names, weights), stats, missing, floors)
     return pool.ranked(fused, f"combsum-{norm}", k)
 
 
@@ -253,16 +264,18 @@ def combmnz(
     weights: Mapping[str, float] | None = None,
     stats: Mapping[str, ScoreStats] | None = None,
     missing: Missing = "zero",
+    floors: Mapping[str, float] | None = None,
     k: int | None = None,
 ) -> Fused:
     """CombMNZ: CombSUM times the number of runs that contain the chunk, rewarding agreement
-    (Fox & Shaw, "Combination of multiple searches", TREC-2, 1994; Lee, SIGIR 1997)."""
+    (Fox & Shaw, "Combination of multiple searches", TREC-2, 1994; Lee, SIGIR 1997).
+    ``floors`` as for :func:`combsum`."""
     _check_k(k)
     _check_missing(missing)
     pool = _Pool(runs)
     if not len(pool):
         return pool.empty()
-    fused = _normalised_sum(pool, norm, _weights(pool.names, weights), stats, missing)
+    fused = _normalised_sum(pool, norm, _weights(pool.names, weights), stats, missing, floors)
     return pool.ranked(fused * pool.counts(), f"combmnz-{norm}", k)
 
 

@@ -1,266 +1,50 @@
 """Several encoders' retrievers queried concurrently, their hits fused into one ranking.
 
-:func:`fuse` fuses one query's runs: lists of Hits (what retrievers return), or plain
-``{id: score}`` runs as ranx takes them (what evaluation fuses: documents ranked by their best
-chunk). A fusion is described by a :class:`FusionConfig`: a method of :mod:`rag.retrieval.fusion`
-(``rrf``, ``combsum-zscore``, ``mixture``, ...), where each encoder's normalisation statistics
-come from (``stats``), per-encoder weights, and how a chunk missing from one encoder's list is
-credited. Names select a config: a method name (``"rrf"``), optionally with a statistics source
-(``"combsum-zscore@background"``), or ``"default"``.
-
-Statistics sources, for the methods that normalise scores:
-
-- ``candidates``: each query's retrieved candidates of that encoder (the usual reading of
-  min-max / z-score fusion, and of Mixture-Embedding RAG: Chen, Zhao & Chen, "Each to Their Own:
-  Exploring the Optimal Embedding in RAG", arXiv:2507.17442, 2025).
-- ``background``: the same candidates without the best ``skip`` of them. The few top hits are
-  where the relevant documents are; they inflate the spread of the candidates in a
-  query-dependent way, while the rest estimate the distribution of non-relevant scores (score
-  distribution models: Manmatha, Rath & Feng, "Modeling score distributions for combining the
-  outputs of search engines", SIGIR 2001). A z-score against that background says how far a hit
-  stands out of the noise, as corpus-level statistics do, but BM25's mass of zero scores (every
-  document without a query term) does not enter it.
-- ``calibration``: one fixed :class:`~rag.retrieval.normalize.ScoreStats` per encoder, from a
-  calibration sample of queries (:func:`rag.retrieval.calibration.calibrate`; pseudo-queries drawn
-  from the corpus need no judgements). Every query then shares one scale per encoder.
-- ``corpus``: each query's scores over the whole corpus. Vector stores do not expose those, so
-  only evaluation offers it, searching its exact stores to their full depth
-  (:func:`rag.eval.systems.corpus_stats`), through ``corpus_stats``.
-
-The default (:data:`DEFAULT_FUSION`), chosen from measurements on SciFact (train for choosing,
-test for reporting), Climate-FEVER and HotpotQA with MiniLM + BM25 + WordLlama (BENCHMARKS.md,
-"Multi-embedder fusion"): CombSUM of z-scores (Montague & Aslam, CIKM 2001) against each
-encoder's background statistics (``skip=5``), a chunk missing from a list credited with that
-list's lowest z-score (it ranks at or below the cut-off there), and prior weights
-:data:`PRIOR_WEIGHTS` per registered encoder. Why:
-
-- z-scores matched or beat min-max and dbsf (a chunk missing from a list at that list's minimum)
-  on every set; RRF (LangChain's EnsembleRetriever) throws the scores away and fell below BM25
-  alone on SciFact.
-- Statistics over the whole corpus were best on SciFact (0.725 vs 0.712 for candidates, equal
-  weights) but worst on Climate-FEVER (0.414 vs 0.440): there a query's corpus is mostly BM25
-  zeros, BM25's z-scores explode and BM25, the weaker model there, dominates. Candidate-based
-  statistics are robust on every set; the background variant ties them within noise (+0.1
-  points on SciFact train, where it was chosen) and keeps BM25's zeros out by construction.
-- Static word embeddings (WordLlama) are the weakest retriever in every set; equal weights let
-  their noise into the top ranks. Weight grids on SciFact *train* put WordLlama at 0.25-0.5 of
-  MiniLM's weight in every normalisation tried; half weight, applied unchanged to the other
-  sets, gained 0.3-1.9 points on all of them. Unregistered encoders get weight 1.
+:class:`FusionRetriever` asks every retriever for its candidates at once and fuses them with
+:func:`rag.retrieval.combine.fuse` (the fusion configs, statistics sources and the default,
+with why it is the default, live there and are re-exported here).
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING
 
 from rag.base import Retriever
-from rag.retrieval.fusion import Fused, HitRuns, PlainRuns, Run, Runs, is_plain
-from rag.retrieval.normalize import ScoreStats, stats_from_scores
+from rag.retrieval.combine import (
+    DEFAULT_FUSION,
+    PRIOR_WEIGHTS,
+    STATS_SOURCES,
+    FusionConfig,
+    StatsSource,
+    background_stats,
+    exhausted_stats,
+    fuse,
+    parse_fusion,
+    resolve_fusion_name,
+)
+from rag.retrieval.diversity import THRESHOLD
 from rag.types import Hit
 
 if TYPE_CHECKING:
     from rag.retrieval.calibration import Calibration
+    from rag.retrieval.filters import WhereLike
+    from rag.retrieval.normalize import ScoreStats
 
-StatsSource = Literal["candidates", "background", "calibration", "corpus"]
-STATS_SOURCES: tuple[str, ...] = ("candidates", "background", "calibration", "corpus")
-# Prior weights of registered encoders under the default fusion (see the module docstring).
-PRIOR_WEIGHTS: dict[str, float] = {"wordllama": 0.5}
-# Per-query whole-corpus statistics: (encoder name, query index in the batch) -> ScoreStats.
-CorpusStats = Callable[[str, int], ScoreStats]
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    """How to fuse: ``method`` is a key of :data:`rag.retrieval.fusion.FUSIONS`.
-
-    ``weights`` maps encoder (run) names to weights; names that are not among the runs are
-    ignored here (so one config serves indexes with different encoders), unlike in the pure
-    functions. ``missing`` and ``k_rrf`` are ``None`` for the method's own default.
-    """
-
-    method: str
-    stats: StatsSource = "candidates"
-    weights: Mapping[str, float] = field(default_factory=dict)
-    missing: Literal["zero", "min"] | None = None
-    k_rrf: float | None = None
-    skip: int = 5
-
-    def __post_init__(self) -> None:
-        from rag.retrieval.fusion import get_fusion
-
-        params = inspect.signature(get_fusion(self.method)).parameters
-        if self.stats not in STATS_SOURCES:
-            raise ValueError(f"unknown statistics source {self.stats!r}; choose {STATS_SOURCES}")
-        if self.stats != "candidates" and "stats" not in params:
-            raise ValueError(f"fusion {self.method!r} takes no statistics (stats={self.stats!r})")
-        if self.weights and "weights" not in params:
-            raise ValueError(f"fusion {self.method!r} takes no weights")
-        if self.missing is not None and "missing" not in params:
-            raise ValueError(f"fusion {self.method!r} takes no 'missing' option")
-        if self.k_rrf is not None and "k_rrf" not in params:
-            raise ValueError(f"fusion {self.method!r} takes no k_rrf")
-        if self.skip < 0:
-            raise ValueError(f"skip must be >= 0, got {self.skip}")
-
-    @property
-    def label(self) -> str:
-        """``method`` or ``method@stats``: the name that :func:`parse_fusion` reads back (the
-        weights and options are not part of it)."""
-        return self.method if self.stats == "candidates" else f"{self.method}@{self.stats}"
-
-    def options(
-        self, names: Sequence[str], stats: Mapping[str, ScoreStats] | None
-    ) -> dict[str, Any]:
-        """Keyword arguments for the fusion function over runs called ``names``."""
-        options: dict[str, Any] = {}
-        weights = {n: float(w) for n, w in self.weights.items() if n in names}
-        if weights:
-            options["weights"] = weights
-        if self.missing is not None:
-            options["missing"] = self.missing
-        if self.k_rrf is not None:
-            options["k_rrf"] = self.k_rrf
-        if stats:
-            options["stats"] = dict(stats)
-        return options
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "stats": self.stats,
-            "weights": dict(self.weights),
-            "missing": self.missing,
-            "k_rrf": self.k_rrf,
-            "skip": self.skip,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> FusionConfig:
-        return cls(**{**data, "weights": dict(data.get("weights") or {})})
-
-
-DEFAULT_FUSION = FusionConfig(
-    method="combsum-zscore", stats="background", weights=dict(PRIOR_WEIGHTS), missing="min", skip=5
-)
-
-
-def parse_fusion(name: str | FusionConfig) -> FusionConfig:
-    """``"default"``, ``"METHOD"`` or ``"METHOD@STATS"`` as a config (a config passes through);
-    unknown names raise a ValueError naming the valid choices. ``METHOD`` alone keeps the pure
-    function's defaults; with outside statistics, missing chunks get ``missing="min"``."""
-    if isinstance(name, FusionConfig):
-        return name
-    if name == "default":
-        return DEFAULT_FUSION
-    method, _, stats = name.partition("@")
-    if not stats or stats == "candidates":
-        return FusionConfig(method=method)
-    # Under outside statistics a z-score of 0 is the outside mean, which can beat a list's own
-    # hits: a chunk missing from a list is credited with that list's lowest score instead.
-    accepts_missing = "missing" in inspect.signature(_fusion(method)).parameters
-    return FusionConfig(
-        method=method,
-        stats=stats,  # type: ignore[arg-type]
-        missing="min" if accepts_missing else None,
-    )
-
-
-def _fusion(method: str) -> Callable[..., Fused]:
-    from rag.retrieval.fusion import get_fusion
-
-    return get_fusion(method)
-
-
-def resolve_fusion_name(name: str) -> str:
-    """The label of the fusion ``name`` selects (``"default"`` -> the default's label)."""
-    return parse_fusion(name).label
-
-
-def background_stats(ranking: Sequence[Hit] | Run, skip: int) -> ScoreStats | None:
-    """Statistics of a run's scores (Hits or a plain ``{id: score}`` run, best first) without its
-    best ``skip`` entries (``None`` -- use the candidates themselves -- when fewer than two
-    would remain)."""
-    scores = list(ranking.values()) if isinstance(ranking, Mapping) else [h.score for h in ranking]
-    if len(scores) - skip < 2:
-        return None
-    return stats_from_scores(scores[skip:])
-
-
-@overload
-def fuse(
-    runs: PlainRuns,
-    config: FusionConfig | str = ...,
-    *,
-    k: int | None = ...,
-    calibration: Calibration | Mapping[str, ScoreStats] | None = ...,
-    corpus_stats: Callable[[str], ScoreStats] | None = ...,
-    source: str | None = ...,
-) -> dict[str, float]: ...
-
-
-@overload
-def fuse(
-    runs: HitRuns,
-    config: FusionConfig | str = ...,
-    *,
-    k: int | None = ...,
-    calibration: Calibration | Mapping[str, ScoreStats] | None = ...,
-    corpus_stats: Callable[[str], ScoreStats] | None = ...,
-    source: str | None = ...,
-) -> list[Hit]: ...
-
-
-def fuse(
-    runs: Runs,
-    config: FusionConfig | str = "default",
-    *,
-    k: int | None = None,
-    calibration: Calibration | Mapping[str, ScoreStats] | None = None,
-    corpus_stats: Callable[[str], ScoreStats] | None = None,
-    source: str | None = None,
-) -> Fused:
-    """Fuse one query's runs as ``config`` says: ``{name: [Hit, ...]}`` gives fused Hits,
-    plain ``{name: {id: score}}`` runs (each best first) a plain fused run ``{id: score}``,
-    best first (the same scores and order; see :mod:`rag.retrieval.fusion`).
-
-    ``calibration`` supplies the statistics of ``stats="calibration"``; ``corpus_stats(name)``
-    those of ``stats="corpus"`` for this query. Fused hits are named ``source`` (default
-    ``"fusion:" + config.label``) and keep every encoder's score and rank in ``components``.
-    """
-    from rag.retrieval.fusion import get_fusion
-
-    config = parse_fusion(config)
-    names = list(runs)
-    stats: dict[str, ScoreStats] | None = None
-    if config.stats == "background":
-        stats = {}
-        for name, ranking in runs.items():
-            found = background_stats(ranking, config.skip)
-            if found is not None:
-                stats[name] = found
-    elif config.stats == "calibration":
-        if calibration is None:
-            raise ValueError("stats='calibration' needs a calibration (see calibrate())")
-        table = getattr(calibration, "stats", calibration)
-        missing = [n for n in names if n not in table]
-        if missing:
-            raise ValueError(f"the calibration has no statistics for {missing}")
-        stats = {n: table[n] for n in names}
-    elif config.stats == "corpus":
-        if corpus_stats is None:
-            raise ValueError("stats='corpus' needs every unit's score (evaluation only)")
-        stats = {n: corpus_stats(n) for n in names}
-    fused = get_fusion(config.method)(runs, k=k, **config.options(names, stats))
-    if is_plain(runs) or not fused:
-        return fused
-    label = source or f"fusion:{config.label}"
-    hits: list[Hit] = fused  # type: ignore[assignment]  # Hit runs give Hits
-    if hits[0].source != label:
-        hits = [replace(h, source=label) for h in hits]
-    return hits
+__all__ = [
+    "DEFAULT_FUSION",
+    "PRIOR_WEIGHTS",
+    "STATS_SOURCES",
+    "FusionConfig",
+    "FusionRetriever",
+    "StatsSource",
+    "background_stats",
+    "exhausted_stats",
+    "fuse",
+    "parse_fusion",
+    "resolve_fusion_name",
+]
 
 
 class FusionRetriever(Retriever):
@@ -270,7 +54,12 @@ class FusionRetriever(Retriever):
     heavy work in torch, numpy, Chroma and bm25s releases the GIL, so a query costs about its
     slowest encoder plus the fusion (well under a millisecond for 3 x 100 hits). Fused hits keep
     every retriever's score and rank in ``Hit.components``.
+
+    ``where=`` filters in every store before fusion; ``dedup`` folds copies into one hit and
+    ``mmr`` (a lambda) re-ranks for diversity, after fusion (:mod:`.fused_diversity`).
     """
+
+    relevance: Callable[..., list[Hit]] | None = None  # hook(hits, runs) -> hits with relevance
 
     def __init__(
         self,
@@ -279,6 +68,9 @@ class FusionRetriever(Retriever):
         *,
         candidates: int = 100,
         calibration: Calibration | Mapping[str, ScoreStats] | None = None,
+        dedup: bool = False,
+        mmr: float | None = None,
+        threshold: float = THRESHOLD,
     ) -> None:
         if not retrievers:
             raise ValueError("FusionRetriever needs at least one retriever")
@@ -295,8 +87,15 @@ class FusionRetriever(Retriever):
             raise ValueError("stats='calibration' needs calibration= (see calibrate())")
         self.calibration = calibration
         self.candidates = candidates
+        self.dedup, self.mmr, self.threshold = dedup, mmr, threshold
         label = "default" if fusion == "default" else self.config.label
         self.name = f"fusion:{label}"
+        # retrievers over lexical stores: their lists end where the query's terms run out
+        self.lexical = {
+            r.name
+            for r in retrievers
+            if getattr(getattr(r, "store", None), "kind", "") == "lexical"
+        }
         self._pool: ThreadPoolExecutor | None = None
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -312,28 +111,45 @@ class FusionRetriever(Retriever):
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        return self.retrieve_many([query], k)[0]
+    def retrieve(self, query: str, k: int = 10, *, where: WhereLike = None) -> list[Hit]:
+        return self.retrieve_many([query], k, where=where)[0]
 
-    def retrieve_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
-        if not queries:
-            return []
-        per_retriever = self.retrieve_runs(queries, max(k, self.candidates))
-        return [
-            self.fuse_runs({name: lists[i] for name, lists in per_retriever.items()}, k)
-            for i in range(len(queries))
-        ]
+    def retrieve_many(
+        self, queries: Sequence[str], k: int = 10, *, where: WhereLike = None
+    ) -> list[list[Hit]]:
+        from rag.retrieval.fused_diversity import fused_top
 
-    def retrieve_runs(self, queries: Sequence[str], depth: int) -> dict[str, list[list[Hit]]]:
-        """Every retriever's hits for ``queries`` (name -> one list per query), concurrently."""
+        return fused_top(self, list(queries), k, where) if queries else []
+
+    def retrieve_runs(
+        self, queries: Sequence[str], depth: int, *, where: WhereLike = None
+    ) -> dict[str, list[list[Hit]]]:
+        """Every retriever's hits for ``queries`` (name -> one list per query), concurrently;
+        ``where`` (when given) goes to each, which filters before its top ``depth``."""
         queries = list(queries)
+        options = {} if where is None else {"where": where}
         if len(self.retrievers) == 1:
             only = self.retrievers[0]
-            return {only.name: only.retrieve_many(queries, depth)}
+            return {only.name: only.retrieve_many(queries, depth, **options)}
         pool = self._executor()
-        futures = [(r.name, pool.submit(r.retrieve_many, queries, depth)) for r in self.retrievers]
+        futures = [
+            (r.name, pool.submit(r.retrieve_many, queries, depth, **options))
+            for r in self.retrievers
+        ]
         return {name: future.result() for name, future in futures}
 
-    def fuse_runs(self, runs: Mapping[str, Sequence[Hit]], k: int) -> list[Hit]:
-        """The fusion step alone, over one query's runs (what the latency figures time apart)."""
-        return fuse(runs, self.config, k=k, calibration=self.calibration, source=self.name)
+    def fuse_runs(
+        self, runs: Mapping[str, Sequence[Hit]], k: int | None, *, depth: int | None = None
+    ) -> list[Hit]:
+        """The fusion step alone, over one query's runs (what the latency figures time apart);
+        ``depth``: how many hits each retriever was asked for (default ``candidates``)."""
+        hits = fuse(
+            runs,
+            self.config,
+            k=k,
+            calibration=self.calibration,
+            source=self.name,
+            depth=depth or self.candidates,
+            lexical=self.lexical,
+        )
+        return hits if self.relevance is None else self.relevance(hits, runs)

@@ -57,7 +57,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
         began = time.perf_counter()
         hits = _guarded(
             lambda: state.search(
-                request.query, request.k, encoder=request.encoder, fusion=request.fusion
+                request.query,
+                request.k,
+                encoder=request.encoder,
+                fusion=request.fusion,
+                where=request.where,
+                dedup=request.dedup,
+                mmr=request.mmr,
+                rerank=request.rerank,
+                min_score=request.min_score,
             ),
             state,
             request.encoder,

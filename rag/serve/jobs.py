@@ -10,12 +10,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from rag.serve.state import ServerState
+from typing import Any
 
 
 @dataclass
@@ -47,8 +45,9 @@ class JobConflict(RuntimeError):
 class IngestJobs:
     """The server's ingest jobs by id (kept for the server's lifetime)."""
 
-    def __init__(self, state: ServerState) -> None:
-        self._state = state
+    def __init__(self, index: Any, on_change: Callable[[], None]) -> None:
+        self._index = index  # a rag.index.Index
+        self._on_change = on_change
         self._jobs: dict[str, IngestJob] = {}
         self._lock = threading.Lock()
 
@@ -91,13 +90,13 @@ class IngestJobs:
             job.state = "failed"
         finally:
             job.finished = time.time()
-            self._state.index_changed()
+            self._on_change()
 
     def _ingest(self, job: IngestJob, target: Path, prune: bool) -> Any:
         from connectors.directory import load_directory, load_file
         from connectors.walk import walk
 
-        index = self._state.index
+        index = self._index
         if target.is_dir():
             job.files_total = sum(1 for e in walk(target) if not e.folder)
             documents = load_directory(target, known_hashes=index.known_hashes())

@@ -20,6 +20,10 @@ class SearchRequest(BaseModel):
         description="filters: source (glob), type (file extension), page ('3-5'), section",
     )
     dedup: bool = Field(True, description="collapse near-identical chunks into one hit")
+    mmr: float | None = Field(None, ge=0, le=1, description="MMR lambda for diverse hits")
+    rerank: bool | None = Field(
+        None, description="rerank with the server's cross-encoder (default: when it has one)"
+    )
     min_score: float | None = Field(None, ge=0, le=1, description="drop hits below relevance")
     context: bool = Field(True, description="include each hit's context window")
 

@@ -28,6 +28,8 @@ class ServeSettings:
     base_url: str | None = None
     max_new_tokens: int = 256
     allow_ingest: bool = True
+    rerank: str | None = None  # a CrossEncoder model folder: rerank fused candidates with it
+    rerank_candidates: int = 30
     generator_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -39,35 +41,86 @@ class ServerState:
 
         self.settings = settings
         self.index = Index(settings.index)
-        self._retrievers: dict[tuple[str | None, str], Any] = {}
+        self._retrievers: dict[tuple[Any, ...], Any] = {}
         self._search_lock = threading.RLock()
         self._generator: Any = None
+        self._reranker: Any = None
         self._generator_lock = threading.Lock()
         self.generation_lock = threading.Lock()
-        self.jobs = IngestJobs(self)
+        self.jobs = IngestJobs(self.index, self.index_changed)
 
     # -- retrieval -----------------------------------------------------------------------------
 
-    def retriever(self, encoder: str | None = None, fusion: str = "default") -> Any:
-        """A retriever over one encoder, or every encoder fused (built once, then reused)."""
-        key = (encoder, fusion)
+    def retriever(
+        self,
+        encoder: str | None = None,
+        fusion: str = "default",
+        *,
+        dedup: bool = True,
+        mmr: float | None = None,
+        rerank: bool = False,
+    ) -> Any:
+        """A retriever over one encoder, or every encoder fused, optionally followed by the
+        server's cross-encoder (built once per combination, then reused)."""
+        key = (encoder, fusion, dedup, mmr, rerank)
         with self._search_lock:
             if key not in self._retrievers:
-                if not self.index.exists:
-                    raise FileNotFoundError(
-                        f"no index at {self.index.root}: ingest documents first"
-                    )
-                if encoder is None and len(self.index.config.encoders) > 1:
-                    self._retrievers[key] = self.index.fused_retriever(fusion)
-                else:
-                    self._retrievers[key] = self.index.retriever(encoder)
+                self._retrievers[key] = self._build_retriever(encoder, fusion, dedup, mmr, rerank)
             return self._retrievers[key]
 
+    def _build_retriever(
+        self, encoder: str | None, fusion: str, dedup: bool, mmr: float | None, rerank: bool
+    ) -> Any:
+        if not self.index.exists:
+            raise FileNotFoundError(f"no index at {self.index.root}: ingest documents first")
+        if encoder is None and len(self.index.config.encoders) > 1:
+            found = self.index.fused_retriever(fusion, dedup=dedup, mmr=mmr)
+        else:
+            found = self.index.retriever(encoder, dedup=dedup, mmr=mmr)
+        if not rerank:
+            return found
+        from rag.retrieval.rerank import RerankingRetriever
+
+        return RerankingRetriever(
+            found, self.reranker(), candidates=self.settings.rerank_candidates
+        )
+
+    def reranker(self) -> Any:
+        """The cross-encoder the server was started with (``--rerank``), loaded once."""
+        if self.settings.rerank is None:
+            raise ValueError("this server has no reranker: start it with --rerank MODEL_FOLDER")
+        with self._generator_lock:
+            if self._reranker is None:
+                from rag.retrieval.rerank import CrossEncoderReranker
+
+                self._reranker = CrossEncoderReranker(self.settings.rerank)
+            return self._reranker
+
     def search(
-        self, query: str, k: int, *, encoder: str | None = None, fusion: str = "default"
+        self,
+        query: str,
+        k: int,
+        *,
+        encoder: str | None = None,
+        fusion: str = "default",
+        where: Any = None,
+        dedup: bool = True,
+        mmr: float | None = None,
+        rerank: bool | None = None,
+        min_score: float | None = None,
     ) -> list[Hit]:
+        """The top ``k`` hits; ``where`` a filter dict (:class:`rag.retrieval.filters.Where`),
+        ``rerank`` None: rerank when the server has a reranker; ``min_score`` cuts on
+        relevance."""
+        from rag.retrieval.filters import Where
+        from rag.retrieval.relevance import above
+
+        use_rerank = self.settings.rerank is not None if rerank is None else rerank
+        where = Where.coerce(where) if where else None
+        retriever = self.retriever(encoder, fusion, dedup=dedup, mmr=mmr, rerank=use_rerank)
         with self._search_lock:
-            return self.retriever(encoder, fusion).retrieve(query, k)
+            hits = retriever.retrieve(query, k, where=where)
+        return above(hits, min_score)
 
     def index_changed(self) -> None:
         """Drop the retrievers after this process changed the index (they are rebuilt lazily;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.files import fsync_dir, write_synced
+from rag.files import file_state, fsync_dir, read_meta, write_synced
 from rag.stores._bm25_segments import Segment, SegmentChunks
 
 
@@ -59,17 +60,37 @@ def write_segment(folder: Path, segment: Segment) -> None:
     fsync_dir(folder)
 
 
-def lines_reader(folder: Path, segment: Segment) -> Callable[[], list[bytes]]:
-    """Reads ``segment``'s chunks as JSON lines, when they are first needed."""
-    path, rows = folder / segment.name / "chunks.jsonl", segment.n_docs
+class LinesReader:
+    """Reads a segment's ``chunks.jsonl`` once, through a descriptor opened when the segment was
+    loaded: a writer that later replaces the segment unlinks the file, and on POSIX the open
+    descriptor keeps its data readable, so a reader holding an older generation never fails."""
 
-    def read() -> list[bytes]:
-        lines = path.read_bytes().split(b"\n")[:-1]  # JSON escapes every newline in a chunk
-        if len(lines) != rows:
-            raise ValueError(f"{path} has {len(lines)} lines, expected {rows}")
+    def __init__(self, path: Path, rows: int) -> None:
+        self.path, self.rows = path, rows
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+
+    def __call__(self) -> list[bytes]:
+        fd, self.fd = self.fd, -1
+        if fd < 0:  # read already (and closed): by name, as a last resort
+            data = self.path.read_bytes()
+        else:
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read()
+        lines = data.split(b"\n")[:-1]  # JSON escapes every newline in a chunk
+        if len(lines) != self.rows:
+            raise ValueError(f"{self.path} has {len(lines)} lines, expected {self.rows}")
         return lines
 
-    return read
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def lines_reader(folder: Path, segment: Segment) -> Callable[[], list[bytes]]:
+    """Reads ``segment``'s chunks as JSON lines, when they are first needed (the file is opened
+    now, so that it stays readable after a later writer removes it)."""
+    return LinesReader(folder / segment.name / "chunks.jsonl", segment.n_docs)
 
 
 def write_dead(folder: Path, segment: Segment, number: int) -> None:
@@ -83,6 +104,7 @@ def write_dead(folder: Path, segment: Segment, number: int) -> None:
 
 def read_segment(folder: Path, info: dict[str, Any]) -> Segment:
     path = folder / info["name"]
+    lines = LinesReader(path / "chunks.jsonl", info["docs"])  # first: it must outlive a writer
     rows = json.loads((path / "segment.json").read_text("utf-8"))
     indptr = np.load(path / "tf_indptr.npy", allow_pickle=False)
     postings = np.load(path / "postings.npy", allow_pickle=False)
@@ -121,8 +143,37 @@ def read_segment(folder: Path, info: dict[str, Any]) -> Segment:
         written=True,
         dead_file=info["dead_file"],
     )
-    segment.docs.read = lines_reader(folder, segment)
+    segment.docs.read = lines
     return segment
+
+
+RETRIES = 8  # a reader racing a writer that commits this often in a row gives up
+
+
+def load_committed(
+    folder: Path, fmt: str, version: int, reuse: dict[tuple[str, str | None], Segment]
+) -> tuple[dict[str, Any], list[Segment], tuple[int, int, int]] | None:
+    """The store committed in ``folder`` as one generation: its ``meta.json``, its segments and
+    the meta's file state (``None``: no store yet). A writer removes the segments a new
+    ``meta.json`` no longer lists, so a file that vanishes while it is read means a newer
+    generation: read that one (keeping what was read already: segments never change)."""
+    reuse = dict(reuse)
+    for attempt in range(RETRIES):
+        state = file_state(folder / "meta.json")
+        if state is None:
+            return None
+        try:
+            meta = read_meta(folder / "meta.json", fmt, version)
+            segments = []
+            for info in meta["segments"]:
+                key = (info["name"], info["dead_file"])
+                segments.append(reuse.get(key) or read_segment(folder, info))
+                reuse[key] = segments[-1]
+            return meta, segments, state
+        except FileNotFoundError:
+            if attempt == RETRIES - 1 or file_state(folder / "meta.json") == state:
+                raise  # nothing newer was committed: a file of this generation is lost
+    raise AssertionError("unreachable")
 
 
 def remove_unlisted(folder: Path, segments: Sequence[Segment]) -> None:

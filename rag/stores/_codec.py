@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -124,6 +125,21 @@ def chunk_from_chroma(id: str, document: str | None, meta: dict[str, Any]) -> Ch
         context_end=meta["context_end"],
         metadata=json.loads(meta["metadata"]),
     )
+
+
+def chroma_hits(
+    ids: Sequence[str],
+    documents: Sequence[str | None],
+    metadatas: Sequence[Mapping[str, Any] | None],
+    distances: Sequence[float],
+) -> list[tuple[Chunk, float]]:
+    """One query's results as (chunk, cosine similarity), skipping records with no metadata:
+    ids whose records another process deleted after this client loaded its vector index."""
+    return [
+        (chunk_from_chroma(i, doc, dict(meta)), 1.0 - float(dist))
+        for i, doc, meta, dist in zip(ids, documents, metadatas, distances, strict=True)
+        if meta
+    ]
 
 
 _VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")

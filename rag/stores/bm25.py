@@ -26,6 +26,9 @@ disk. The folder (JSON, JSON lines, ``.npy``; no pickle)::
 Segment files never change once written. New segments and tombstone files are written and
 fsynced before ``meta.json`` is replaced (``rag.files.write_json_atomic``), the one atomic commit:
 a process killed at any moment leaves the old or the new store. One writer per folder at a time.
+Readers take no lock: they load the generation ``meta.json`` names (again from the new one when a
+file vanished under them), hold each segment's chunk file open until they read it (a writer
+removes old generations after its commit), and ``refresh`` when ``meta.json`` changed.
 """
 
 from __future__ import annotations
@@ -37,11 +40,11 @@ from typing import Any
 import numpy as np
 
 from rag.base import Store
-from rag.files import read_meta, write_json_atomic
+from rag.files import file_state, write_json_atomic
 from rag.stores import _bm25_segments as seg
 from rag.stores._bm25_files import (
     lines_reader,
-    read_segment,
+    load_committed,
     remove_unlisted,
     term_lists,
     write_dead,
@@ -49,6 +52,7 @@ from rag.stores._bm25_files import (
 )
 from rag.stores._codec import check_k, last_occurrences, metadata_json
 from rag.types import Chunk
+from rag.types.filters import Where
 
 FORMAT = "rag-bm25-store"
 FORMAT_VERSION = 1
@@ -80,6 +84,7 @@ class BM25Store(Store):
         self._next = 1
         self._live_len = 0
         self._norms: dict[int, np.ndarray] = {}  # per segment, for the current average length
+        self._state: tuple[int, int, int] | None = None  # meta.json as last read or written
 
     # -- Store ---------------------------------------------------------------------------
 
@@ -120,21 +125,26 @@ class BM25Store(Store):
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self._where}
 
+    def ids(self) -> list[str]:
+        return list(self._where)
+
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         found = (self._where.get(i) for i in ids)
         return [
             self._by_number[n].docs.chunk(row) for n, row in (w for w in found if w is not None)
         ]
 
-    def search(self, query: Sequence[str], k: int = 10) -> list[tuple[Chunk, float]]:
-        return self.search_many([query], k)[0]
+    def search(
+        self, query: Sequence[str], k: int = 10, *, where: Where | None = None
+    ) -> list[tuple[Chunk, float]]:
+        return self.search_many([query], k, where=where)[0]
 
     def search_many(
-        self, queries: Sequence[Sequence[str]], k: int = 10
+        self, queries: Sequence[Sequence[str]], k: int = 10, *, where: Where | None = None
     ) -> list[list[tuple[Chunk, float]]]:
         check_k(k)
         queries = term_lists(queries, None, what="queries")
-        return [self._top(self.scores(q), k) for q in queries]
+        return [self._top(self.scores(q), k, where) for q in queries]
 
     # -- scoring -------------------------------------------------------------------------------
 
@@ -173,7 +183,11 @@ class BM25Store(Store):
             self._norms[segment.number] = norms
         return norms
 
-    def _top(self, scores: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+    def _top(
+        self, scores: np.ndarray, k: int, where: Where | None = None
+    ) -> list[tuple[Chunk, float]]:
+        if where is not None:
+            return self._top_matching(scores, k, where)
         matched = np.flatnonzero(scores > 0)
         if len(matched) > k:  # the top k, plus any ties at the cut-off, before the exact sort
             cut = np.partition(scores[matched], len(matched) - k)[len(matched) - k]
@@ -184,6 +198,20 @@ class BM25Store(Store):
             (self._segments[i].docs.chunk(p - self._offsets[i]), float(scores[p]))
             for i, p in zip(which.tolist(), top.tolist(), strict=True)
         ]
+
+    def _top_matching(self, scores: np.ndarray, k: int, where: Where) -> list[tuple[Chunk, float]]:
+        """The best ``k`` rows whose chunks ``where`` matches (read in score order, lazily)."""
+        matched = np.flatnonzero(scores > 0)
+        order = matched[np.lexsort((matched, -scores[matched]))]
+        which = np.searchsorted(self._offsets, order, side="right") - 1
+        out: list[tuple[Chunk, float]] = []
+        for i, p in zip(which.tolist(), order.tolist(), strict=True):
+            chunk = self._segments[i].docs.chunk(p - self._offsets[i])
+            if where.matches(chunk):
+                out.append((chunk, float(scores[p])))
+                if len(out) == k:
+                    break
+        return out
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -242,30 +270,51 @@ class BM25Store(Store):
         ``k1``, ``b`` and ``method`` set up a new store (defaults 1.5, 0.75, lucene); for an
         existing one they must match what it was built with (``None``: whatever it has)."""
         folder = Path(folder)
-        meta_path = folder / META
         asked = {"k1": k1, "b": b, "method": method}
-        if not meta_path.exists():
+        loaded = load_committed(folder, FORMAT, FORMAT_VERSION, {})
+        if loaded is None:
             if not create:
                 raise FileNotFoundError(f"no BM25 store in {folder} (missing {META})")
             store = cls(**{key: v for key, v in asked.items() if v is not None})
             store.path = folder
             return store
-        meta = read_meta(meta_path, FORMAT, FORMAT_VERSION)
+        meta = loaded[0]
         for key, value in asked.items():
             if value is not None and value != meta[key]:
                 raise ValueError(
                     f"{folder} holds a BM25 store with {key}={meta[key]!r}, not {value!r}"
                 )
         store = cls(k1=meta["k1"], b=meta["b"], method=meta["method"])
-        segments = [read_segment(folder, info) for info in meta["segments"]]
-        store._next = meta["next_segment"]
-        store._install(segments, [])
-        if store.count() != meta["count"]:
-            raise ValueError(
-                f"{folder}: segments hold {store.count()} chunks, meta.json says {meta['count']}"
-            )
         store.path = folder
+        store._adopt(*loaded)
         return store
+
+    def refresh(self) -> bool:
+        """Re-read the folder when another process committed to it since this object last read
+        or wrote it (one ``stat`` of ``meta.json`` when nothing changed); True when it did.
+        Segments already loaded are kept: a segment never changes once written."""
+        if self.path is None or file_state(self.path / META) == self._state:
+            return False
+        reuse = {(s.name, s.dead_file): s for s in self._segments if s.written}
+        loaded = load_committed(self.path, FORMAT, FORMAT_VERSION, reuse)
+        self._where, self._by_number = {}, {}
+        if loaded is None:  # the store was removed: it reads as empty
+            self._install([], [])
+            self._state = None
+        else:
+            self._adopt(*loaded)
+        return True
+
+    def _adopt(
+        self, meta: dict[str, Any], segments: list[seg.Segment], state: tuple[int, int, int]
+    ) -> None:
+        self.k1, self.b, self.method = float(meta["k1"]), float(meta["b"]), meta["method"]
+        self._next, self._state = meta["next_segment"], state
+        self._install(segments, [])
+        if self.count() != meta["count"]:
+            raise ValueError(
+                f"{self.path}: segments hold {self.count()} chunks, meta.json says {meta['count']}"
+            )
 
     def compact(self) -> None:
         """Merge every segment into one (dropping deleted rows); persisted stores rewrite it."""
@@ -288,7 +337,7 @@ class BM25Store(Store):
         copy.path, copy._next = folder, self._next
         copy._write(segments)
         if self.path is None:
-            self.path, self._next = folder, copy._next
+            self.path, self._next, self._state = folder, copy._next, copy._state
             self._install(segments, [])
 
     def _write(self, segments: list[seg.Segment]) -> None:
@@ -301,6 +350,7 @@ class BM25Store(Store):
             if len(s.dead) and s.dead_file is None:
                 write_dead(folder, s, self._take_number())
         write_json_atomic(folder / META, self._meta(segments))
+        self._state = file_state(folder / META)  # our own commit: nothing to re-read
         for s in fresh:  # committed: their chunks now come from their own files
             s.written = True
             s.docs.read, s.docs.lines = lines_reader(folder, s), None

@@ -22,16 +22,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.base import Store
+from rag.stores import _chroma_db
 from rag.stores._codec import (
     as_matrix,
     check_k,
+    chroma_hits,
     chunk_from_chroma,
     chunk_to_chroma,
     last_occurrences,
     one_query,
     safe_collection_name,
 )
+from rag.stores._filters import chroma_where, fully_pushed
 from rag.types import Chunk
+from rag.types.filters import Where
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -85,8 +89,31 @@ class ChromaStore(Store):
     ) -> None:
         chromadb = _chromadb()
         Path(path).mkdir(parents=True, exist_ok=True)
+        self._seen: _chroma_db.Folder | None = _chroma_db.folder(path)
+        _chroma_db.check(self._seen)  # another process wrote since this process looked
         client = chromadb.PersistentClient(path=str(path), settings=_settings())
         self._connect(client, collection, batch_size, hnsw)
+        _chroma_db.connected(self._seen)
+        self._generation = self._seen.generation
+
+    def refresh(self) -> bool:
+        """Re-open the collection when another process wrote to the embedded database since
+        this process last looked (a stat and a 100-byte read when nothing changed; a server's
+        clients need none); True when it did. Readers call it before searching."""
+        if self._seen is None:
+            return False
+        _chroma_db.check(self._seen)
+        if self._generation == self._seen.generation:
+            return False
+        client = _chromadb().PersistentClient(path=self._seen.path, settings=_settings())
+        self._connect(client, self.name, self.batch_size, None)
+        _chroma_db.connected(self._seen)
+        self._generation = self._seen.generation
+        return True
+
+    def _wrote(self) -> None:
+        if self._seen is not None:
+            _chroma_db.wrote(self._seen)
 
     @classmethod
     def http(
@@ -106,6 +133,7 @@ class ChromaStore(Store):
             host=host, port=port, ssl=ssl, headers=headers, settings=_settings()
         )
         store = cls.__new__(cls)
+        store._seen = None  # one server process: its clients always see its writes
         store._connect(client, collection, batch_size, hnsw)
         return store
 
@@ -157,18 +185,66 @@ class ChromaStore(Store):
                 documents=[doc for doc, _ in records[lo:hi]],
                 metadatas=[meta for _, meta in records[lo:hi]],
             )
+        self._wrote()
 
-    def search(self, vector: np.ndarray, k: int = 10) -> list[tuple[Chunk, float]]:
-        return self.search_many(one_query(vector), k)[0]
+    def search(
+        self, vector: np.ndarray, k: int = 10, *, where: Where | None = None
+    ) -> list[tuple[Chunk, float]]:
+        return self.search_many(one_query(vector), k, where=where)[0]
 
-    def search_many(self, vectors: np.ndarray, k: int = 10) -> list[list[tuple[Chunk, float]]]:
+    def search_many(
+        self, vectors: np.ndarray, k: int = 10, *, where: Where | None = None
+    ) -> list[list[tuple[Chunk, float]]]:
         check_k(k)
         queries = as_matrix(vectors)
+        if where is not None:
+            return [self._search_where(queries[i : i + 1], k, where) for i in range(len(queries))]
+        return self._query(queries, k, None)
+
+    def _search_where(self, query: np.ndarray, k: int, where: Where) -> list[tuple[Chunk, float]]:
+        """Chroma filters what it can (:mod:`rag.stores._filters`); the rest is checked here,
+        on over-fetched candidates, or when too few of those match, by asking Chroma for the
+        matching ids first and searching only among them (so ``k`` come back when ``k`` match)."""
+        total = self.count()
+        if total == 0 or (where.resolved is not None and not where.resolved):
+            return []
+        clause = chroma_where(where)
+        if fully_pushed(where):
+            return self._query(query, min(k, total), clause)[0]
+        found = self._query(query, min(max(4 * k, 50), total), clause)[0]
+        kept = [(c, s) for c, s in found if where.matches(c)]
+        if len(kept) >= k:
+            return kept[:k]
+        got = self._collection.get(where=clause, include=["metadatas"])
+        ids = [
+            i
+            for i, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+            if where.matches(chunk_from_chroma(i, None, dict(meta or {})))
+        ]
+        return self._query(query, min(k, len(ids)), None, ids=ids)[0] if ids else []
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the known ``ids`` (for MMR's similarities)."""
+        got = self._collection.get(ids=list(dict.fromkeys(ids)), include=["embeddings"])
+        embeddings = got["embeddings"] if got["embeddings"] is not None else []
+        return {
+            i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], embeddings, strict=True)
+        }
+
+    def _query(
+        self,
+        queries: np.ndarray,
+        k: int,
+        clause: dict[str, Any] | None,
+        ids: list[str] | None = None,
+    ) -> list[list[tuple[Chunk, float]]]:
         results: list[list[tuple[Chunk, float]]] = []
         for lo, hi in self._batches(queries.shape[0]):
             found = self._collection.query(
                 query_embeddings=queries[lo:hi],
                 n_results=k,
+                where=clause,
+                ids=ids,
                 include=["documents", "metadatas", "distances"],
             )
             for ids, docs, metas, dists in zip(
@@ -178,23 +254,20 @@ class ChromaStore(Store):
                 found["distances"] or [[] for _ in found["ids"]],
                 strict=True,
             ):
-                results.append(
-                    [
-                        (chunk_from_chroma(i, doc, dict(meta or {})), 1.0 - float(dist))
-                        for i, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
-                    ]
-                )
+                results.append(chroma_hits(ids, docs, metas, dists))
         return results
 
     def delete(self, ids: Sequence[str]) -> None:
         unique = list(dict.fromkeys(ids))
         for lo, hi in self._batches(len(unique)):
             self._collection.delete(ids=unique[lo:hi])  # unknown ids are ignored
+        self._wrote()
 
     def delete_documents(self, doc_ids: Sequence[str]) -> None:
         unique = list(dict.fromkeys(doc_ids))
         for lo, hi in self._batches(len(unique)):
             self._collection.delete(where={"doc_id": {"$in": unique[lo:hi]}})
+        self._wrote()
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         unique = list(dict.fromkeys(ids))
@@ -205,6 +278,15 @@ class ChromaStore(Store):
 
     def count(self) -> int:
         return self._collection.count()
+
+    def ids(self) -> list[str]:
+        """Every stored id (for consistency checks), read page by page."""
+        out: list[str] = []
+        while page := self._collection.get(include=[], limit=self.batch_size, offset=len(out))[
+            "ids"
+        ]:
+            out += page
+        return out
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         unique = list(dict.fromkeys(ids))

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from rag.base import Store
-from rag.files import fsync_dir, read_meta, write_atomic, write_synced
+from rag.files import file_state, fsync_dir, read_meta, write_atomic, write_synced
 from rag.stores._codec import (
     as_matrix,
     check_k,
@@ -41,10 +41,12 @@ from rag.stores._codec import (
     one_query,
 )
 from rag.types import Chunk
+from rag.types.filters import Where
 
 FORMAT = "rag-memory-store"
 FORMAT_VERSION = 1
 META = "meta.json"
+_RETRIES = 8  # a reader racing a writer that commits this often in a row gives up
 MAX_SEGMENTS = 64  # also compact when this many segments pile up (many tiny batches)
 _QUERY_BLOCK_FLOATS = 16_000_000  # bound the query x rows score block to ~64 MB
 
@@ -65,6 +67,7 @@ class MemoryStore(Store):
         self._row: dict[str, int] = {}
         self._vectors = np.empty((0, dim or 0), dtype=np.float32)  # capacity >= count
         self._meta: dict[str, Any] = {}
+        self._state: tuple[int, int, int] | None = None  # meta.json as last read or written
 
     # -- Store ---------------------------------------------------------------------------
 
@@ -102,13 +105,20 @@ class MemoryStore(Store):
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self._row}
 
+    def ids(self) -> list[str]:
+        return [c.id for c in self._chunks]
+
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         return [self._chunks[self._row[i]] for i in ids if i in self._row]
 
-    def search(self, vector: np.ndarray, k: int = 10) -> list[tuple[Chunk, float]]:
-        return self.search_many(one_query(vector), k)[0]
+    def search(
+        self, vector: np.ndarray, k: int = 10, *, where: Where | None = None
+    ) -> list[tuple[Chunk, float]]:
+        return self.search_many(one_query(vector), k, where=where)[0]
 
-    def search_many(self, vectors: np.ndarray, k: int = 10) -> list[list[tuple[Chunk, float]]]:
+    def search_many(
+        self, vectors: np.ndarray, k: int = 10, *, where: Where | None = None
+    ) -> list[list[tuple[Chunk, float]]]:
         check_k(k)
         queries = as_matrix(vectors)
         n = self.count()
@@ -116,8 +126,15 @@ class MemoryStore(Store):
             return [[] for _ in range(queries.shape[0])]
         if queries.shape[1] != self._dim:
             raise ValueError(f"query has {queries.shape[1]} dimensions, the store {self._dim}")
-        k = min(k, n)
         matrix = self._vectors[:n]
+        chunks = self._chunks
+        if where is not None:  # score only the matching rows, so k of them come back
+            chunks = [c for c in self._chunks if where.matches(c)]
+            if not chunks:
+                return [[] for _ in range(queries.shape[0])]
+            matrix = matrix[[self._row[c.id] for c in chunks]]
+            n = len(chunks)
+        k = min(k, n)
         block = max(1, _QUERY_BLOCK_FLOATS // n)
         results: list[list[tuple[Chunk, float]]] = []
         for lo in range(0, queries.shape[0], block):
@@ -132,8 +149,12 @@ class MemoryStore(Store):
             top = np.take_along_axis(top, order, axis=1)
             top_scores = np.take_along_axis(top_scores, order, axis=1)
             for rows, vals in zip(top.tolist(), top_scores.tolist(), strict=True):
-                results.append([(self._chunks[r], v) for r, v in zip(rows, vals, strict=True)])
+                results.append([(chunks[r], v) for r, v in zip(rows, vals, strict=True)])
         return results
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the known ``ids`` (for MMR's similarities)."""
+        return {i: self._vectors[self._row[i]].copy() for i in ids if i in self._row}
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -141,14 +162,25 @@ class MemoryStore(Store):
     def open(cls, folder: str | Path, *, create: bool = True) -> MemoryStore:
         """Load the store in ``folder``; with ``create``, a folder without one starts empty."""
         folder = Path(folder)
-        meta_path = folder / META
+        for attempt in range(_RETRIES):
+            state = file_state(folder / META)
+            try:
+                return cls._load(folder, create, state)
+            except FileNotFoundError:
+                # a writer committed and removed the segments being read: read the new ones
+                if attempt == _RETRIES - 1 or file_state(folder / META) == state:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load(cls, folder: Path, create: bool, state: tuple[int, int, int] | None) -> MemoryStore:
         store = cls()
-        if not meta_path.exists():
+        if state is None:
             if not create:
                 raise FileNotFoundError(f"no memory store in {folder} (missing {META})")
             store.path = folder
             return store
-        meta = read_meta(meta_path, FORMAT, FORMAT_VERSION)
+        meta = read_meta(folder / META, FORMAT, FORMAT_VERSION)
         store._dim = meta["dim"]
         store._vectors = np.empty((0, store._dim or 0), dtype=np.float32)
         for segment in meta["segments"]:
@@ -157,8 +189,16 @@ class MemoryStore(Store):
             raise ValueError(
                 f"{folder}: segments hold {store.count()} chunks, meta.json says {meta['count']}"
             )
-        store.path, store._meta = folder, meta
+        store.path, store._meta, store._state = folder, meta, state
         return store
+
+    def refresh(self) -> bool:
+        """Re-read the folder when another process committed to it since this object last read
+        or wrote it (one ``stat`` of ``meta.json`` when nothing changed); True when it did."""
+        if self.path is None or file_state(self.path / META) == self._state:
+            return False
+        self.__dict__.update(MemoryStore.open(self.path).__dict__)
+        return True
 
     def save(self, folder: str | Path | None = None) -> None:
         """Write the whole store as one compact segment (atomically).
@@ -183,7 +223,7 @@ class MemoryStore(Store):
         copy._vectors, copy.path = self._vectors, folder
         copy._compact()
         if self.path is None:
-            self.path, self._meta = folder, copy._meta
+            self.path, self._meta, self._state = folder, copy._meta, copy._state
 
     # -- in-memory operations ------------------------------------------------------------------
 
@@ -277,7 +317,7 @@ class MemoryStore(Store):
         folder = self._folder()
         meta = {**meta, "dim": self._dim, "count": self.count()}
         write_atomic(folder / META, json.dumps(meta, indent=1))
-        self._meta = meta
+        self._meta, self._state = meta, file_state(folder / META)  # ours: nothing to re-read
         live = {s["name"] for s in meta["segments"]}
         for entry in folder.iterdir():  # segments no longer listed, or left by a killed write
             if entry.name.startswith("seg-") and entry.name not in live:

@@ -138,6 +138,7 @@ class Answer:
             "draft": self.draft,
             "strategy": self.strategy,
             "winner": self.winner,
+            "chosen": self.chosen,
             "metric": self.metric,
             "confidence": self.confidence,
             "threshold": self.threshold,

@@ -115,6 +115,10 @@ class Hit:
 
     For fused hits ``source`` names the fusion (e.g. ``"fusion:rrf"``) and ``components`` keeps
     every contributing retriever's own score and rank, so fusion stays debuggable.
+    ``duplicates`` holds the near-identical chunks collapsed into this hit by de-duplication
+    (the same passage in other copies of a document), best first.
+    ``relevance`` is a probability-like score in [0, 1] that means the same in every query of an
+    index (see :mod:`rag.retrieval.relevance`); ``None`` where none was fitted.
     """
 
     chunk: Chunk
@@ -122,3 +126,5 @@ class Hit:
     rank: int
     source: str
     components: dict[str, SourceScore] = field(default_factory=dict, compare=False, hash=False)
+    duplicates: tuple[Chunk, ...] = field(default=(), compare=False, hash=False)
+    relevance: float | None = field(default=None, compare=False, hash=False)
