@@ -64,7 +64,7 @@ def test_metadata_carries_source_page_section_offsets_and_score() -> None:
     top = docs[0]
     assert top.metadata["source"].endswith("volcano.md")
     assert top.metadata["section"] == "Volcanoes > Ash"
-    assert "page" in top.metadata and top.metadata["page"] is None
+    assert "page" not in top.metadata  # no pages in markdown, and no None values
     assert top.metadata["score"] >= docs[1].metadata["score"]
     text = Path(top.metadata["source"]).read_text("utf-8")
-    assert text[top.metadata["start"] : top.metadata["end"]] == top.page_content
+    assert text[top.metadata["start_index"] : top.metadata["end_index"]] == top.page_content

@@ -22,8 +22,8 @@ def test_nodes_carry_text_score_and_citation_metadata() -> None:
     assert top.score == pytest.approx(top.node.metadata["score"])
     assert nodes[0].score >= nodes[1].score
     text = Path(top.node.metadata["source"]).read_text("utf-8")
-    meta = top.node.metadata
-    assert text[meta["start"] : meta["end"]] == top.node.get_content()
+    node = top.node
+    assert text[node.start_char_idx : node.end_char_idx] == node.get_content()
 
 
 def test_runs_inside_a_llamaindex_query_engine() -> None:

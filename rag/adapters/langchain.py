@@ -3,12 +3,19 @@
 from rag.adapters.langchain import as_langchain_retriever
 lc = as_langchain_retriever(Index(".rag_index").retriever(), k=5)
 lc.invoke("how do I configure a theme?")  # -> list[langchain_core.documents.Document]
+as_langchain_retriever(retriever, search_kwargs={"k": 3, "filter": {"type": "pdf"}, "min_score": 0.5})
+
+Metadata follows LangChain's conventions (:mod:`rag.adapters.metadata`): ``source``,
+``start_index``/``end_index``, ``page`` (0-based) and ``page_label``, ``section``, ``score``
+(relevance where fitted), ``fused_score``, ``chunk_id``, ``doc_id``, ``score_<encoder>`` and
+``rank_<encoder>``; flat scalars only, so vector stores such as Chroma accept them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rag.adapters.metadata import adapter_score, hit_metadata
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -17,78 +24,36 @@ if TYPE_CHECKING:
 
     from rag.base import Retriever
 
-
-def adapter_score(hit: Hit) -> float:
-    """The score adapters give a hit: its relevance in [0, 1] (one scale for every query, so a
-    fixed cut-off such as LlamaIndex's ``SimilarityPostprocessor`` works), else its own score."""
-    return hit.score if hit.relevance is None else hit.relevance
-
-
-def hit_metadata(hit: Hit) -> dict[str, Any]:
-    """Everything a caller needs to cite a hit: where it is and how it scored."""
-    c = hit.chunk
-    meta: dict[str, Any] = {
-        "id": c.id,
-        "doc_id": c.doc_id,
-        "source": c.source,
-        "title": c.title,
-        "page": c.page,
-        "section": " > ".join(c.section),
-        "start": c.start,
-        "end": c.end,
-        "score": adapter_score(hit),
-        "fused_score": hit.score,
-        "relevance": hit.relevance,
-        "rank": hit.rank,
-        "retriever": hit.source,
-    }
-    if hit.components:
-        meta["components"] = {
-            name: {"score": s.score, "rank": s.rank} for name, s in hit.components.items()
-        }
-    return meta
-
-
-def to_langchain_document(hit: Hit) -> LCDocument:
-    from langchain_core.documents import Document as LCDocument
-
-    return LCDocument(page_content=hit.chunk.text, metadata=hit_metadata(hit), id=hit.chunk.id)
-
-
-def _retriever_class() -> type[BaseRetriever]:
-    from langchain_core.callbacks import CallbackManagerForRetrieverRun
-    from langchain_core.retrievers import BaseRetriever
-
-    class RagLangChainRetriever(BaseRetriever):
-        """LangChain view of a ``rag`` retriever; ``k`` can be set here or per ``invoke``."""
-
-        retriever: Any
-        k: int = 4
-
-        def _get_relevant_documents(
-            self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-        ) -> list[LCDocument]:
-            k = int(kwargs.get("k", self.k))
-            return [to_langchain_document(h) for h in self.retriever.retrieve(query, k=k)]
-
-    return RagLangChainRetriever
-
-
-_CLASS: type[BaseRetriever] | None = None
+__all__ = [
+    "adapter_score",
+    "as_langchain_retriever",
+    "hit_metadata",
+    "langchain_retriever_class",
+    "to_langchain_document",
+]
 
 
 def langchain_retriever_class() -> type[BaseRetriever]:
-    """The pydantic model class (created on first use so LangChain stays an optional import)."""
-    global _CLASS
-    if _CLASS is None:
-        try:
-            _CLASS = _retriever_class()
-        except ImportError as exc:
-            raise ImportError(
-                'the LangChain adapter needs langchain-core: pip install "situated-rag[langchain]"'
-            ) from exc
-    return _CLASS
+    """The pydantic model class (imported on first use so LangChain stays an optional import)."""
+    try:
+        from rag.adapters.langchain_retriever import RagLangChainRetriever
+    except ImportError as exc:
+        raise ImportError(
+            'the LangChain adapter needs langchain-core: pip install "situated-rag[langchain]"'
+        ) from exc
+    return RagLangChainRetriever
 
 
-def as_langchain_retriever(retriever: Retriever, k: int = 4) -> BaseRetriever:
-    return langchain_retriever_class()(retriever=retriever, k=k)
+def to_langchain_document(hit: Hit) -> LCDocument:
+    langchain_retriever_class()  # the friendly ImportError when LangChain is missing
+    from rag.adapters.langchain_retriever import to_langchain_document as convert
+
+    return convert(hit)
+
+
+def as_langchain_retriever(
+    retriever: Retriever, k: int = 4, *, search_kwargs: dict[str, Any] | None = None
+) -> BaseRetriever:
+    """``retriever`` as a LangChain retriever; ``search_kwargs``: ``k``, ``filter``/``where``,
+    ``min_score`` (see :class:`rag.adapters.langchain_retriever.RagLangChainRetriever`)."""
+    return langchain_retriever_class()(retriever=retriever, k=k, search_kwargs=search_kwargs or {})

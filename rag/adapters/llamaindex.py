@@ -3,13 +3,24 @@
 from rag.adapters.llamaindex import as_llamaindex_retriever
 from llama_index.core.query_engine import RetrieverQueryEngine
 engine = RetrieverQueryEngine.from_args(as_llamaindex_retriever(index.retriever(), k=4), llm=llm)
+
+Nodes carry ``start_char_idx``/``end_char_idx`` (offsets into the source's text), ``ref_doc_id``
+(the document id) and the flat metadata of :mod:`rag.adapters.metadata`; the LLM sees only
+source, title, section and page label, an embedding only title and section. A node's score is
+the hit's relevance in [0, 1] where the index fitted one, so ``SimilarityPostprocessor`` cuts
+on one scale for every query.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from rag.adapters.langchain import adapter_score, hit_metadata
+from rag.adapters.metadata import (
+    adapter_score,
+    embed_excluded_keys,
+    hit_metadata,
+    llm_excluded_keys,
+)
 
 if TYPE_CHECKING:
     from llama_index.core.retrievers import BaseRetriever as LIBaseRetriever
@@ -22,7 +33,13 @@ MetadataView = Literal["full", "id"]
 def _retriever_class() -> type[LIBaseRetriever]:
     try:
         from llama_index.core.retrievers import BaseRetriever as LIBaseRetriever
-        from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+        from llama_index.core.schema import (
+            NodeRelationship,
+            NodeWithScore,
+            QueryBundle,
+            RelatedNodeInfo,
+            TextNode,
+        )
     except ImportError as exc:
         raise ImportError(
             'the LlamaIndex adapter needs llama-index-core: pip install "situated-rag[llamaindex]"'
@@ -46,15 +63,18 @@ def _retriever_class() -> type[LIBaseRetriever]:
             hits = self._rag_retriever.retrieve(query_bundle.query_str, k=self._k)
             nodes = []
             for h in hits:
-                meta: dict[str, Any] = (
-                    hit_metadata(h) if self._metadata == "full" else {"id": h.chunk.id}
-                )
+                c = h.chunk
+                meta = hit_metadata(h) if self._metadata == "full" else {"id": c.id}
                 node = TextNode(
-                    id_=h.chunk.id,
-                    text=h.chunk.text,
+                    id_=c.id,
+                    text=c.text,
                     metadata=meta,
-                    excluded_embed_metadata_keys=list(meta),
-                    excluded_llm_metadata_keys=[k for k in meta if k not in ("source", "page")],
+                    start_char_idx=c.start,
+                    end_char_idx=c.end,
+                    # ref_doc_id is read from the SOURCE relationship
+                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=c.doc_id)},
+                    excluded_embed_metadata_keys=embed_excluded_keys(meta),
+                    excluded_llm_metadata_keys=llm_excluded_keys(meta),
                 )
                 nodes.append(NodeWithScore(node=node, score=adapter_score(h)))
             return nodes
