@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 ENCODERS = ("minilm", "mpnet", "wordllama", "e5", "bm25")
 CHUNKERS = ("recursive", "sentence", "token")
-STORES = ("chroma", "memory")
+STORES = ("chroma", "memory", "pgvector")
 SITUATED = ("plain", "prefix", "sitemb", "late", "contextual", "trained")
 FUSION_METHODS = (
     "rrf",

@@ -28,8 +28,9 @@ import numpy as np
 import pytest
 
 from rag.base import Store
-from rag.stores import BM25Store, ChromaStore, MemoryStore, get_store
+from rag.stores import BM25Store, ChromaStore, MemoryStore, PgVectorStore, get_store
 from rag.types import Chunk
+from tests.pg_fixtures import pg_dsn  # noqa: F401 - the session's PostgreSQL
 from tests.test_stores_codecs import (
     ODD_CHUNKS,
     Codec,
@@ -131,7 +132,15 @@ class StoreCase:
         store.add(chunks, self.codec.docs([c.text for c in chunks]))
 
 
-STORE_KINDS = ["memory", "memory-persisted", "chroma", "chroma-http", "bm25", "bm25-persisted"]
+STORE_KINDS = [
+    "memory",
+    "memory-persisted",
+    "chroma",
+    "chroma-http",
+    "pgvector",
+    "bm25",
+    "bm25-persisted",
+]
 
 
 def _case(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> StoreCase:
@@ -165,6 +174,14 @@ def _case(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> StoreCas
             lambda: ChromaStore.http("127.0.0.1", server.port, name),
             server.path,
         )
+    if kind == "pgvector":
+        dsn: str = request.getfixturevalue("pg_dsn")
+        return StoreCase(
+            kind,
+            lambda: get_store("pgvector", dsn=dsn, table=name),
+            dense,
+            lambda: PgVectorStore(dsn, name),
+        )
     pytest.importorskip("bm25s")
     pytest.importorskip("Stemmer")
     if kind == "bm25":
@@ -183,7 +200,7 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreCase]:
     c = _case(request.param, tmp_path, request)
     yield c
     for store in c.opened:
-        if isinstance(store, ChromaStore):
+        if isinstance(store, ChromaStore | PgVectorStore):
             store.close()
 
 

@@ -18,7 +18,7 @@ def test_unknown_kind_names_the_valid_choices() -> None:
 
 
 def test_each_kind_builds_a_store(tmp_path: Path) -> None:
-    assert set(STORES) == {"chroma", "memory", "chroma-http", "bm25"}
+    assert set(STORES) == {"chroma", "memory", "chroma-http", "bm25", "pgvector"}
     plain = get_store("memory")
     assert isinstance(plain, MemoryStore) and plain.path is None
     persisted = get_store("memory", path=tmp_path / "m")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -40,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="STORE",
         help=f"{listed(STORES)}: where a new index keeps its vectors (default: chroma)",
+    )
+    p.add_argument(
+        "--dsn",
+        default=None,
+        metavar="URI",
+        help="with --store pgvector: the PostgreSQL database (postgresql://...; default: "
+        "$RAG_PGVECTOR_DSN, which searching the index needs too)",
     )
     p.add_argument(
         "--situated",
@@ -134,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     from rag.index.admin import discard_unwritten
 
     path = input_path(args.path)
+    if args.dsn:  # how the index's pgvector stores find their database (never in index.json)
+        os.environ["RAG_PGVECTOR_DSN"] = args.dsn
     created = not args.index.exists()  # a new index that stores nothing leaves no folder
     try:
         index = Index(

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.index.external import drop_external
 from rag.index.lock import LOCK_NAME, WriterLock
 from rag.names import UnknownNameError
 
@@ -77,6 +78,8 @@ def _delete_store(index: Index, kind: str, name: str, store: object) -> None:
         shutil.rmtree(index.root / "lexical" / collection_name(name), ignore_errors=True)
     elif index.config.store == "memory":
         shutil.rmtree(index.root / "memory" / collection_name(name), ignore_errors=True)
+    elif index.config.store == "pgvector":
+        store.drop()  # type: ignore[attr-defined]
     else:  # the Chroma database holds every dense encoder: drop this one's collection only
         client, collection = getattr(store, "_client", None), getattr(store, "_collection", None)
         if client is not None and collection is not None:
@@ -90,6 +93,7 @@ def reset_index(root: str | os.PathLike[str], lock_timeout: float | None = None)
     if not (root / "index.json").is_file():
         raise FileNotFoundError(f"no index at {root} (no index.json): nothing was deleted")
     with WriterLock(root, lock_timeout):
+        drop_external(root)  # tables in a database, when the index keeps its vectors there
         for name in PARTS:
             _delete(root / name)
         kept = sorted(p.name for p in root.iterdir() if p.name != LOCK_NAME)

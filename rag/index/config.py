@@ -17,8 +17,8 @@ FORMAT_VERSION = 2
 # Format 1 kept BM25 as one index rebuilt from the docstore (bm25/NAME); format 2 keeps every
 # encoder in a store, lexical ones under lexical/NAME. A format-1 folder is migrated on open.
 READABLE_FORMATS = (1, 2)
-StoreKind = Literal["chroma", "memory"]
-STORE_KINDS: tuple[str, ...] = ("chroma", "memory")
+StoreKind = Literal["chroma", "memory", "pgvector"]
+STORE_KINDS: tuple[str, ...] = ("chroma", "memory", "pgvector")
 Kind = Literal["dense", "lexical"]
 
 

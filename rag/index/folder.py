@@ -6,7 +6,7 @@ Layout of ``DIR`` (transparent, versioned files; no pickle)::
     manifest.json     per source file: content hash, chunk ids, which encoders hold them
     docstore/         one JSON file per document with its chunks (the source of truth for text)
     chroma/           the embedded Chroma database (one collection per dense encoder)
-    memory/NAME/      or the exact numpy store, one folder per dense encoder
+    memory/NAME/      or the exact numpy store, one folder per dense encoder (or pgvector tables)
     lexical/NAME/     one BM25 store per lexical encoder, updated per file like the others
 """
 
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rag.files import write_json_atomic
 from rag.index.config import EncoderEntry, IndexConfig, merge_config
 from rag.index.docstore import Docstore
+from rag.index.external import drop_external, pgvector_table
 from rag.index.ingest import Ingestion, IngestReport, Target, remove_documents
 from rag.index.lock import WriterLock, commit_state
 from rag.index.names import check_request
@@ -122,10 +123,9 @@ class Index:
         residual: float | None = None,
         rebuild: bool = False,
     ) -> Index:
-        """An index at ``root`` with these encoders (each one's kind from the registry; dense
-        ones embed with the ``situated`` mode, scored residually with alpha ``residual`` when
-        given). Opening an existing, matching index is fine; a mismatch raises unless
-        ``rebuild``."""
+        """An index at ``root`` with these encoders (each one's kind from the registry; dense ones
+        embed with the ``situated`` mode, scored residually with alpha ``residual`` when given).
+        Opening an existing, matching index is fine; a mismatch raises unless ``rebuild``."""
         entries = [
             e if isinstance(e, EncoderEntry) else _entry(e, situated, residual) for e in encoders
         ]
@@ -149,6 +149,7 @@ class Index:
         write_json_atomic(self.root / "index.json", self.config.to_json())
 
     def _clear(self) -> None:
+        drop_external(self.root)
         for name in _PARTS:
             part = self.root / name
             if part.is_dir():
@@ -195,6 +196,8 @@ class Index:
                 store = get_store("bm25", path=self.root / "lexical" / folder)
             elif self.config.store == "chroma":
                 store = get_store("chroma", path=self.root / "chroma", collection=folder)
+            elif self.config.store == "pgvector":  # the database in RAG_PGVECTOR_DSN
+                store = get_store("pgvector", table=pgvector_table(self.root, folder))
             else:
                 store = get_store("memory", path=self.root / "memory" / folder)
             self._stores[name] = store

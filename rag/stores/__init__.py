@@ -9,13 +9,16 @@ ranks by BM25 over term lists. ``get_store(kind, **options)`` builds one by name
   ``collection=``.
 - ``"bm25"``: ``BM25Store``, BM25 over a lexical encoder's terms, updated incrementally;
   ``path=`` a folder to persist to (optional), ``k1=``, ``b=``, ``method=``.
+- ``"pgvector"``: ``PgVectorStore``, PostgreSQL with pgvector (HNSW, cosine); ``dsn=`` (default:
+  the ``RAG_PGVECTOR_DSN`` environment variable), ``table=`` (or ``collection=``), ``dim=``.
 
-Importing this package does not import chromadb; ``ChromaStore`` imports it on first use. The
-BM25 store needs only numpy (tokenising is the encoder's job).
+Importing this package does not import chromadb or psycopg; the stores import them on first use.
+The BM25 store needs only numpy (tokenising is the encoder's job).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,8 +28,10 @@ from rag.stores._bm25_segments import Method
 from rag.stores.bm25 import BM25Store
 from rag.stores.chroma import ChromaStore
 from rag.stores.memory import MemoryStore
+from rag.stores.pgvector import PgVectorStore
 
-StoreKind = Literal["chroma", "memory", "chroma-http", "bm25"]
+StoreKind = Literal["chroma", "memory", "chroma-http", "bm25", "pgvector"]
+DSN_ENV = "RAG_PGVECTOR_DSN"
 
 
 def _memory(*, path: str | Path | None = None) -> MemoryStore:
@@ -56,11 +61,29 @@ def _chroma(
     return ChromaStore(path, collection, batch_size=batch_size, hnsw=hnsw)
 
 
+def _pgvector(
+    *,
+    dsn: str | None = None,
+    table: str | None = None,
+    collection: str = "default",
+    dim: int | None = None,
+    ef_search: int | None = None,
+) -> PgVectorStore:
+    dsn = dsn or os.environ.get(DSN_ENV)
+    if not dsn:
+        raise ValueError(
+            f"the pgvector store needs a database: pass dsn='postgresql://...' or set {DSN_ENV}"
+        )
+    extra = {} if ef_search is None else {"ef_search": ef_search}
+    return PgVectorStore(dsn, table or collection, dim, **extra)
+
+
 STORES: dict[str, Callable[..., Store]] = {
     "chroma": _chroma,
     "memory": _memory,
     "chroma-http": ChromaStore.http,
     "bm25": _bm25,
+    "pgvector": _pgvector,
 }
 
 
@@ -75,4 +98,13 @@ def get_store(kind: StoreKind, **options: Any) -> Store:
     return factory(**options)
 
 
-__all__ = ["BM25Store", "ChromaStore", "MemoryStore", "STORES", "StoreKind", "get_store"]
+__all__ = [
+    "BM25Store",
+    "ChromaStore",
+    "DSN_ENV",
+    "MemoryStore",
+    "PgVectorStore",
+    "STORES",
+    "StoreKind",
+    "get_store",
+]

@@ -1,4 +1,4 @@
-"""A Where filter as Chroma's metadata ``where`` clause (what Chroma can check itself).
+"""A Where filter as Chroma's metadata ``where`` clause, or as SQL (what a database checks itself).
 
 Chroma compares flat metadata exactly: a resolved source set becomes ``$in`` and a page range
 ``$gte``/``$lte``. Globs not resolved against an index's sources, types and section prefixes
@@ -7,6 +7,7 @@ cannot be said in Chroma's terms; the store checks those on over-fetched candida
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rag.types.filters import Where
@@ -31,3 +32,31 @@ def chroma_where(where: Where) -> dict[str, Any] | None:
 def fully_pushed(where: Where) -> bool:
     """Whether :func:`chroma_where` says all of ``where`` (no check left for the store)."""
     return (where.resolved is not None or not where.on_source) and not where.sections
+
+
+def sql_where(
+    where: Where | None, encode: Callable[[str], str] = str
+) -> tuple[str | None, list[Any]]:
+    """The SQL condition (psycopg ``%s`` placeholders) for what of ``where`` SQL checks: resolved
+    sources as ``source = ANY(...)`` (each written as ``encode`` stores it), pages as a range;
+    with its parameters, or ``None`` when nothing can match."""
+    if where is None:
+        return "TRUE", []
+    parts, params = ["TRUE"], []
+    if where.resolved is not None:
+        if not where.resolved:
+            return None, []
+        parts.append("source = ANY(%s)")
+        params.append([encode(s) for s in sorted(where.resolved)])
+    if where.pages is not None:
+        lo, hi = where.pages
+        if lo is not None and hi is not None:
+            parts.append("page BETWEEN %s AND %s")
+            params += [lo, hi]
+        elif lo is not None:
+            parts.append("page >= %s")
+            params.append(lo)
+        else:
+            parts.append("page <= %s")
+            params.append(hi)
+    return " AND ".join(parts), params
