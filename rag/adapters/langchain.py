@@ -19,13 +19,20 @@ from rag.adapters.metadata import adapter_score, hit_metadata
 from rag.types import Hit
 
 if TYPE_CHECKING:
+    import os
+
     from langchain_core.documents import Document as LCDocument
+    from langchain_core.embeddings import Embeddings
     from langchain_core.retrievers import BaseRetriever
 
-    from rag.base import Retriever
+    from rag.adapters.langchain_embeddings import RagEmbeddings
+    from rag.adapters.langchain_vectorstore import RagVectorStore
+    from rag.base import Encoder, Retriever, Store
 
 __all__ = [
     "adapter_score",
+    "as_langchain_embeddings",
+    "as_langchain_vectorstore",
     "as_langchain_retriever",
     "hit_metadata",
     "langchain_retriever_class",
@@ -57,3 +64,25 @@ def as_langchain_retriever(
     """``retriever`` as a LangChain retriever; ``search_kwargs``: ``k``, ``filter``/``where``,
     ``min_score`` (see :class:`rag.adapters.langchain_retriever.RagLangChainRetriever`)."""
     return langchain_retriever_class()(retriever=retriever, k=k, search_kwargs=search_kwargs or {})
+
+
+def as_langchain_embeddings(
+    encoder: Encoder | str | os.PathLike[str], **options: Any
+) -> RagEmbeddings:
+    """A dense encoder (or its registered name, e.g. ``"minilm"``) as LangChain ``Embeddings``;
+    ``options``: ``device``, ``batch_size`` (see :mod:`rag.adapters.langchain_embeddings`)."""
+    langchain_retriever_class()  # the friendly ImportError when LangChain is missing
+    from rag.adapters.langchain_embeddings import RagEmbeddings
+
+    return RagEmbeddings(encoder, **options)
+
+
+def as_langchain_vectorstore(
+    embedding: Embeddings, store: Store | None = None, **options: Any
+) -> RagVectorStore:
+    """A dense store (default: an in-memory ``MemoryStore``) as a LangChain ``VectorStore``
+    embedding its texts with ``embedding`` (see :mod:`rag.adapters.langchain_vectorstore`)."""
+    langchain_retriever_class()
+    from rag.adapters.langchain_vectorstore import RagVectorStore
+
+    return RagVectorStore(embedding, store, **options)
