@@ -28,11 +28,11 @@ class HashEncoder(Encoder):
         return out / np.where(norms == 0, 1.0, norms)
 
 
-def register_hash_encoder(monkeypatch) -> None:  # noqa: ANN001
-    """Register :class:`HashEncoder` as the dense encoder ``"hash"`` for one test."""
-    from rag.encoders.registry import REGISTRY, EncoderSpec
+def hash_encoder_spec():  # noqa: ANN201
+    """The registry entry of the test-only dense encoder ``"hash"``."""
+    from rag.encoders.registry import EncoderSpec
 
-    spec = EncoderSpec(
+    return EncoderSpec(
         name="hash",
         kind="dense",
         package="-",
@@ -42,7 +42,13 @@ def register_hash_encoder(monkeypatch) -> None:  # noqa: ANN001
         dists=(),
         locate=lambda: "-",
     )
-    monkeypatch.setitem(REGISTRY, "hash", spec)
+
+
+def register_hash_encoder(monkeypatch) -> None:  # noqa: ANN001
+    """Register :class:`HashEncoder` as the dense encoder ``"hash"`` for one test."""
+    from rag.encoders.registry import REGISTRY
+
+    monkeypatch.setitem(REGISTRY, "hash", hash_encoder_spec())
 
 
 def tiny_cross_encoder(folder: Path, texts: Sequence[str]) -> Path:

@@ -47,20 +47,11 @@ WRITER = textwrap.dedent(
 
 def register_in_child() -> None:
     """Register the test-only ``hash`` encoder in a child process (no monkeypatch there)."""
-    from fakes import HashEncoder
+    from fakes import hash_encoder_spec
 
-    from rag.encoders.registry import REGISTRY, EncoderSpec
+    from rag.encoders.registry import REGISTRY
 
-    REGISTRY["hash"] = EncoderSpec(
-        name="hash",
-        kind="dense",
-        package="-",
-        dim=HashEncoder.dim,
-        description="test-only bag-of-words hash encoder",
-        loader=lambda device="cpu": HashEncoder(),
-        dists=(),
-        locate=lambda: "-",
-    )
+    REGISTRY["hash"] = hash_encoder_spec()
 
 
 def config(store: str) -> IndexConfig:
