@@ -4,7 +4,7 @@ score and rank."""
 
 from __future__ import annotations
 
-import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,11 +29,23 @@ ENCODERS = ("minilm", "bm25", "wordllama")
 pytestmark = pytest.mark.slow  # loads MiniLM and WordLlama, ingests, runs the standard suite
 
 
+_ROOTS: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _index_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The shared index's folder: under pytest's temporary folders, not left in $TMPDIR."""
+    _ROOTS.insert(0, tmp_path_factory.mktemp("rag-fusion-lc"))
+    yield
+    shared_index.cache_clear()
+    shared_retriever.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def shared_index() -> Index:
     from connectors.directory import load_directory
 
-    root = Path(tempfile.mkdtemp(prefix="rag-fusion-lc-"))
+    root = _ROOTS[0]  # pytest's temporary folder for this module
     docs = root / "docs"
     docs.mkdir()
     for name, text in TEXTS.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,22 @@ TEXTS = {
 }
 
 
+_ROOTS: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _index_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The shared index's folder: under pytest's temporary folders, not left in $TMPDIR."""
+    _ROOTS.insert(0, tmp_path_factory.mktemp("rag-lc"))
+    yield
+    shared_retriever.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def shared_retriever() -> Any:
     from connectors.directory import load_directory
 
-    root = Path(tempfile.mkdtemp(prefix="rag-lc-"))
+    root = _ROOTS[0]  # pytest's temporary folder for this module
     docs = root / "docs"
     docs.mkdir()
     for name, text in TEXTS.items():

@@ -6,13 +6,16 @@
     text = as_runnable(strategy, output="text")                     # str -> str, streams
     for piece in text.stream("who wrote Persuasion?"): print(piece, end="")
 
-The input is the question, or a dict with a ``"question"`` key (so a runnable can follow a
-prompt-building step in a chain). ``batch`` goes through the strategy's ``answer_many``.
+The input is the question: a string, a dict with a ``"question"`` (or ``"input"``) key, or a
+PromptValue, so ``prompt | as_runnable(strategy)`` works after an ordinary prompt template (a
+``StringPromptValue`` gives its text, a ``ChatPromptValue`` its last human message: the strategy
+retrieves and builds its own prompt, so only the question is taken). ``batch`` goes through the
+strategy's ``answer_many``. Chain factories are in :mod:`rag.adapters.langchain_chains`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -23,13 +26,60 @@ if TYPE_CHECKING:
 Output = Literal["answer", "text", "dict"]
 
 
+QUESTION_KEYS = ("question", "input")
+
+
+def _content_text(content: Any) -> str:
+    """A message's content as text (content blocks: their text parts joined)."""
+    if isinstance(content, str):
+        return content
+    parts = [b if isinstance(b, str) else b.get("text", "") for b in content]
+    return "".join(p for p in parts if isinstance(p, str))
+
+
+def _last_human(messages: Sequence[Any]) -> str | None:
+    """The text of the last human message (the question a chat prompt ends with)."""
+    for message in reversed(messages):
+        if getattr(message, "type", None) == "human":
+            return _content_text(message.content)
+    return None
+
+
+def _prompt_question(value: Any) -> str | None:
+    """The question in a LangChain PromptValue or message list; None for anything else."""
+    try:
+        from langchain_core.messages import BaseMessage
+        from langchain_core.prompt_values import ChatPromptValue, PromptValue
+    except ImportError:  # without LangChain nothing can be a PromptValue
+        return None
+    if isinstance(value, ChatPromptValue):
+        return _last_human(value.messages)
+    if isinstance(value, PromptValue):  # StringPromptValue and any other kind
+        return value.to_string()
+    if isinstance(value, BaseMessage):
+        return _content_text(value.content)
+    if isinstance(value, Sequence) and value and all(isinstance(m, BaseMessage) for m in value):
+        return _last_human(value)
+    return None
+
+
 def question_of(value: Any) -> str:
-    """The question in a runnable's input: a string, or a mapping's ``"question"``."""
+    """The question in a runnable's input: a string, a mapping's ``"question"`` or ``"input"``,
+    a PromptValue (a chat prompt's last human message) or a list of messages."""
     if isinstance(value, str):
         return value
-    if isinstance(value, Mapping) and isinstance(value.get("question"), str):
-        return value["question"]
-    raise TypeError(f"expected a question string or {{'question': str}}, got {type(value)!r}")
+    if isinstance(value, Mapping):
+        for key in QUESTION_KEYS:
+            if isinstance(value.get(key), str):
+                return value[key]
+    else:
+        question = _prompt_question(value)
+        if question is not None:
+            return question
+    raise TypeError(
+        "expected a question string, {'question': str}, {'input': str} or a PromptValue "
+        f"with a human message, got {type(value)!r}"
+    )
 
 
 def _runnable_class() -> type:
@@ -72,8 +122,16 @@ def _runnable_class() -> type:
             return_exceptions: bool = False,
             **kwargs: Any,
         ) -> list[Any]:
-            answers = self.strategy.answer_many([question_of(i) for i in inputs])
-            return [self._shape(a) for a in answers]
+            if not return_exceptions:
+                answers = self.strategy.answer_many([question_of(i) for i in inputs])
+                return [self._shape(a) for a in answers]
+            out: list[Any] = []
+            for item in inputs:  # one by one, so a failure takes only its own slot
+                try:
+                    out.append(self._shape(self.strategy.answer(question_of(item))))
+                except Exception as exc:
+                    out.append(exc)
+            return out
 
         def stream(
             self, input: Any, config: RunnableConfig | None = None, **kwargs: Any

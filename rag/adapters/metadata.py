@@ -9,9 +9,10 @@ Both adapters (LangChain, LlamaIndex) use this dict; no framework is imported he
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from rag.types import Hit
+from rag.types import Hit, Span
 
 Scalar = str | int | float | bool
 
@@ -31,8 +32,15 @@ INTERNAL_KEYS = frozenset(
         "end_index",
         "page",
         "duplicates",
+        "context_start",
+        "context_end",
+        "content_hash",
+        "format",
+        "rag_spans",
     }
 )
+# a document's structure (sections, pages), carried by the LlamaIndex reader to the node parser
+SPANS_KEY = "rag_spans"
 # what an embedding of a node may see besides its text: only what says what the text is about
 EMBED_KEYS = frozenset({"title", "section"})
 
@@ -88,3 +96,14 @@ def llm_excluded_keys(meta: dict[str, Scalar]) -> list[str]:
 
 def embed_excluded_keys(meta: dict[str, Scalar]) -> list[str]:
     return [key for key in meta if key not in EMBED_KEYS]
+
+
+def spans_to_json(spans: list[Span]) -> str:
+    """Spans as one compact JSON string (a flat scalar, as framework metadata must be)."""
+    return json.dumps(
+        [[s.start, s.end, s.page, list(s.section)] for s in spans], separators=(",", ":")
+    )
+
+
+def spans_from_json(text: str) -> list[Span]:
+    return [Span(int(a), int(b), tuple(sec), page) for a, b, page, sec in json.loads(text)]
