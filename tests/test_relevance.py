@@ -148,6 +148,23 @@ def test_a_verbatim_sentence_is_relevant_and_noise_is_not(index: Index) -> None:
     assert index.search("zebra quantum marmalade", k=5, min_score=0.5) == []
 
 
+def test_a_filter_does_not_change_a_hits_relevance(index: Index) -> None:
+    """A filtered candidate list is no sample of the query's background (it holds only the
+    chunks the filter kept), so a kept hit is judged against the index's background alone:
+    its relevance is what the index's model gives its raw scores, whatever the filter."""
+    from rag.index.relevance import relevance_model
+
+    sentence = corpus()["d07.txt"].split(". ")[1]
+    fitted = relevance_model(index)
+    assert fitted is not None
+    for where in ({"source": "*d07.txt"}, {"source": "*d0*.txt"}):
+        for hit in index.search(sentence, k=5, where=where):
+            scores = {n: c.score for n, c in hit.components.items()}
+            assert hit.relevance == pytest.approx(fitted.fused_relevance(scores))
+    top = index.search(sentence, k=1, where={"source": "*d07.txt"})[0]
+    assert top.chunk.doc_id.endswith("d07.txt") and top.relevance > 0.5
+
+
 def test_min_score_drops_hits_below_it(index: Index) -> None:
     hits = index.search("w1 w2 w3 w4 w5 w6", k=10)
     values = sorted(h.relevance for h in hits if h.relevance is not None)

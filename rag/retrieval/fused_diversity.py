@@ -31,10 +31,13 @@ def fused_top(fusion: Any, queries: Sequence[str], k: int, where: Any) -> list[l
 def _top(
     fusion: Any, query: str, runs: Mapping[str, Sequence[Hit]], k: int, depth: int, where: Any
 ) -> list[Hit]:
+    from rag.types.filters import Where
+
+    filtered = Where.coerce(where) is not None
     if not fusion.dedup and fusion.mmr is None:
-        return fusion.fuse_runs(runs, k, depth=depth)
+        return fusion.fuse_runs(runs, k, depth=depth, filtered=filtered)
     while True:
-        fused = fusion.fuse_runs(runs, None, depth=depth)
+        fused = fusion.fuse_runs(runs, None, depth=depth, filtered=filtered)
         hits = diversify(
             fused,
             k,

@@ -139,10 +139,17 @@ class FusionRetriever(Retriever):
         return {name: future.result() for name, future in futures}
 
     def fuse_runs(
-        self, runs: Mapping[str, Sequence[Hit]], k: int | None, *, depth: int | None = None
+        self,
+        runs: Mapping[str, Sequence[Hit]],
+        k: int | None,
+        *,
+        depth: int | None = None,
+        filtered: bool = False,
     ) -> list[Hit]:
         """The fusion step alone, over one query's runs (what the latency figures time apart);
-        ``depth``: how many hits each retriever was asked for (default ``candidates``)."""
+        ``depth``: how many hits each retriever was asked for (default ``candidates``);
+        ``filtered``: the runs were cut by a filter, so they are no sample of the query's
+        background and relevance is judged against the index's alone."""
         hits = fuse(
             runs,
             self.config,
@@ -152,4 +159,6 @@ class FusionRetriever(Retriever):
             depth=depth or self.candidates,
             lexical=self.lexical,
         )
-        return hits if self.relevance is None else self.relevance(hits, runs)
+        if self.relevance is None:
+            return hits
+        return self.relevance(hits, None if filtered else runs)
