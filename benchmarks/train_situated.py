@@ -62,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float)
     parser.add_argument("--chunk-tokens", type=int, default=64)
     parser.add_argument("--no-train-queries", action="store_true", help="corpus text only")
+    parser.add_argument(
+        "--context-weight",
+        type=float,
+        default=0.0,
+        help="pool each chunk as l2(s + W * window), as the trained mode will encode it",
+    )
+    parser.add_argument("--init", help="start from this adapter file (.npz) instead of zero")
     args = parser.parse_args(argv)
 
     import torch
@@ -79,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate=args.learning_rate,
         seed=args.seed,
         max_seconds=args.max_seconds,
+        context_weight=args.context_weight,
         lora=LoraSettings(rank=args.rank, alpha=2.0 * args.rank, first_layer=args.first_layer),
     )
     update, close = tqdm_progress("training")
@@ -89,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
 
     info = {"datasets": [Path(s.partition(":")[0]).name for s in args.datasets]}
+    if args.init:
+        info["initial"] = Path(args.init).name
     log = tune_situated(
         base,
         examples,
@@ -97,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint=args.checkpoint,
         info=info,
         progress=progress,
+        initial=args.init,
     )
     close()
     size = Path(args.out).stat().st_size

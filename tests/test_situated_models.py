@@ -184,6 +184,28 @@ def test_long_documents_use_overlapping_macro_windows(bert_encoder) -> None:  # 
     np.testing.assert_allclose(vectors.chunk, plain.situated, atol=1e-6)
 
 
+def test_window_vector_is_the_window_read_as_one_text(bert_encoder) -> None:  # noqa: ANN001
+    docs = [document("a", SHORT), document("b", "Sea level rose. " * 3 + "The ice sheet melted.")]
+    chunks = [c for d in docs for c in sentence_chunks(d)]
+    late = get_situated("late", bert_encoder)
+    spans, windows = late.late_parts(chunks)
+    np.testing.assert_allclose(spans, late.embed_chunks(chunks).situated, atol=1e-6)
+    # every chunk of a document shares its window's vector: the model's own pooling of the
+    # header and the text, as embedding "title\ntext" would give
+    for doc in docs:
+        rows = [i for i, c in enumerate(chunks) if c.doc_id == doc.id]
+        np.testing.assert_allclose(windows[rows], windows[rows[:1]].repeat(len(rows), 0), atol=1e-6)
+        whole = bert_encoder.embed_documents([f"{doc.title}\n{doc.text}"])[0]
+        assert float(windows[rows[0]] @ whole) > 0.999
+    mixed = get_situated("late", bert_encoder, context_weight=0.5)
+    expected = spans + 0.5 * windows
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(mixed.embed_chunks(chunks).situated, expected, atol=1e-6)
+    assert mixed.options()["context_weight"] == 0.5 and "context_weight" not in late.options()
+    with pytest.raises(ValueError, match="context_weight"):
+        get_situated("late", bert_encoder, context_weight=-1)
+
+
 def test_sitemb_text_mode_fits_the_models_window(bert_encoder) -> None:  # noqa: ANN001
     long = " ".join(f"the study {w} was abolished in mice." for w in WORDS)
     chunks = sentence_chunks(document("long", long), max_tokens=10)

@@ -215,6 +215,53 @@ def test_trained_mode_adapts_a_private_copy(minilm, tmp_path: Path) -> None:
         get_situated("late:x", minilm)
 
 
+def test_training_with_the_window_vector_records_it_and_encodes_with_it(
+    minilm, tmp_path: Path
+) -> None:
+    from rag.encoders.situated import get_situated
+    from rag.tuning.situated import make_examples, tune_situated
+
+    chunks = _chunks(3)
+    examples = make_examples(minilm, chunks, seed=0)
+    settings = TrainSettings(steps=2, batch_size=3, learning_rate=5e-3, context_weight=0.5)
+    plain_log = tune_situated(
+        minilm,
+        examples,
+        TrainSettings(steps=2, batch_size=3, learning_rate=5e-3),
+        out=tmp_path / "a.npz",
+    )
+    log = tune_situated(minilm, examples, settings, out=tmp_path / "b.npz")
+    assert log.losses != plain_log.losses  # the loss sees the window vector
+    _, info, _ = read_adapter(tmp_path / "b.npz")
+    assert info["context_weight"] == 0.5
+    trained = get_situated(f"trained:{tmp_path / 'b.npz'}", minilm)
+    assert trained.context_weight == 0.5 and trained.options()["context_weight"] == 0.5
+    spans, windows = trained.late_parts(chunks)
+    expected = spans + 0.5 * windows
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(trained.embed_chunks(chunks).situated, expected, atol=1e-6)
+    override = get_situated(f"trained:{tmp_path / 'b.npz'}", minilm, context_weight=0.0)
+    np.testing.assert_allclose(override.embed_chunks(chunks).situated, spans, atol=1e-6)
+
+
+def test_training_can_start_from_an_adapter(minilm, tmp_path: Path) -> None:
+    from rag.tuning.situated import make_examples, tune_situated
+
+    examples = make_examples(minilm, _chunks(3), seed=0)
+    first = TrainSettings(steps=2, batch_size=3, learning_rate=5e-3)
+    tune_situated(minilm, examples, first, out=tmp_path / "a.npz")
+    still = TrainSettings(steps=1, batch_size=3, learning_rate=0.0)
+    tune_situated(minilm, examples, still, out=tmp_path / "b.npz", initial=tmp_path / "a.npz")
+    _, _, a = read_adapter(tmp_path / "a.npz")
+    _, _, b = read_adapter(tmp_path / "b.npz")
+    assert a.keys() == b.keys() and any(np.abs(v).max() > 0 for v in a.values())
+    for key in a:  # a zero learning rate keeps the starting point exactly
+        np.testing.assert_array_equal(a[key], b[key])
+    other = TrainSettings(steps=1, batch_size=3, lora=LoraSettings(rank=4))
+    with pytest.raises(ValueError, match="LoRA settings"):
+        tune_situated(minilm, examples, other, out=tmp_path / "c.npz", initial=tmp_path / "a.npz")
+
+
 @pytest.mark.slow
 def test_rag_tune_adapts_an_index_and_search_uses_it(minilm, tmp_path: Path, capsys) -> None:
     from rag.cli import main

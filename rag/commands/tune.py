@@ -21,12 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--index", type=Path, default=Path(".rag_index"))
     p.add_argument("--encoder", help="the dense encoder to tune (default: the index's first)")
-    p.add_argument("--steps", type=int, default=120, help="training steps (default 120)")
+    p.add_argument("--steps", type=int, default=60, help="training steps (default 60)")
     p.add_argument("--batch-size", type=int, default=12, help="windows per step (default 12)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--restart", action="store_true", help="discard an earlier run's checkpoint and adapter"
+    )
+    p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="train a new adapter from zero (default: start from the one shipped for the encoder)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -61,7 +66,12 @@ def _run(args: argparse.Namespace, index: Index, name: str) -> int:
         progress, close = tqdm_progress(f"tuning {name}")
     try:
         report = tune_index(
-            index, settings, encoder=name, progress=progress, show_progress=not args.no_progress
+            index,
+            settings,
+            encoder=name,
+            progress=progress,
+            show_progress=not args.no_progress,
+            start=None if args.from_scratch else "shipped",
         )
     finally:
         close()

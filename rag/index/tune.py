@@ -1,7 +1,9 @@
 """``rag tune``: adapt an index's situated encoder to its own corpus, then re-embed the index.
 
 Self-supervised only (inverse-cloze examples from the index's chunks, :mod:`rag.tuning`): the
-user's corpus is all it reads. The adapter goes to ``ROOT/tuned/ENCODER.npz``, the encoder's
+user's corpus is all it reads. Training starts from the adapter shipped for the encoder when
+there is one (``start="shipped"``, the default: a few steps then adapt an encoder that already
+reads context, with the shipped adapter's ``context_weight``) or from zero (``start=None``). The adapter goes to ``ROOT/tuned/ENCODER.npz``, the encoder's
 situated mode becomes ``trained:tuned/ENCODER.npz`` (a path inside the index, so the folder can
 move), and every stored chunk is embedded again with it. Training checkpoints to
 ``ROOT/tuned/ENCODER.ckpt``: an interrupted run resumes where it stopped; a run whose training
@@ -68,11 +70,25 @@ def tune_index(
     progress: Callable[[int, int, float], None] | None = None,
     batch_chunks: int = 256,
     show_progress: bool | None = None,
+    start: str | Path | None = "shipped",
 ) -> TuneReport:
     """Train an adapter on ``index``'s chunks for one dense encoder and re-embed with it (all
     under the index's writer lock: another writer's chunks would miss the new vectors)."""
     with index.writing():
-        return _tune(index, settings, encoder, progress, batch_chunks, show_progress)
+        return _tune(index, settings, encoder, progress, batch_chunks, show_progress, start)
+
+
+def starting_adapter(base_name: str, start: str | Path | None) -> Path | None:
+    """The adapter file training starts from: the one shipped for ``base_name`` (None when
+    there is none), a given file, or None for zero."""
+    from rag.encoders.situated.trained import ADAPTER_DIR, adapter_path
+
+    if start is None:
+        return None
+    if start == "shipped":
+        shipped = ADAPTER_DIR / f"{base_name}.npz"
+        return shipped if shipped.is_file() else None
+    return adapter_path(start)
 
 
 def _tune(
@@ -82,7 +98,9 @@ def _tune(
     progress: Callable[[int, int, float], None] | None,
     batch_chunks: int,
     show_progress: bool | None,
+    start: str | Path | None,
 ) -> TuneReport:
+    from rag.encoders.lora import read_adapter
     from rag.tuning.situated import make_examples, tune_situated
 
     name = dense_entry_name(index, encoder)
@@ -93,6 +111,12 @@ def _tune(
     adapter = folder / f"{name}.npz"
     checkpoint = folder / f"{name}.ckpt"
     base = index.encoder(name)
+    initial = starting_adapter(base.name, start)
+    info: dict[str, object] = {"index": str(index.root), "chunks": len(chunks)}
+    if initial is not None:
+        _, shipped, _ = read_adapter(initial)
+        settings = replace(settings, context_weight=float(shipped.get("context_weight", 0.0)))
+        info["initial"] = initial.name
     t0 = time.perf_counter()
     examples = make_examples(base, chunks, seed=settings.seed)
     log = tune_situated(
@@ -101,8 +125,9 @@ def _tune(
         settings,
         out=adapter,
         checkpoint=checkpoint,
-        info={"index": str(index.root), "chunks": len(chunks)},
+        info=info,
         progress=progress,
+        initial=initial,
     )
     train_seconds = time.perf_counter() - t0
     situated = f"trained:{TUNED}/{name}.npz"

@@ -81,13 +81,28 @@ def tune_situated(
     checkpoint: str | Path | None = None,
     info: Mapping[str, Any] | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    initial: str | Path | None = None,
 ) -> TrainLog:
-    """Train an adapter for ``base`` on ``examples`` and write it to ``out`` (with ``info``)."""
+    """Train an adapter for ``base`` on ``examples`` and write it to ``out`` (with ``info``);
+    ``initial`` is an adapter file to start from (same LoRA settings)."""
     model = trainable_copy(base)
     auto_model = model[0].auto_model
     pad_id = int(model.tokenizer.pad_token_id or 0)
+    start = None
+    if initial is not None:
+        from rag.encoders.lora import read_adapter
+
+        lora, _, start = read_adapter(initial)
+        if lora != settings.lora:
+            raise ValueError(f"adapter {initial} has LoRA settings {lora}, not {settings.lora}")
     log = train_adapter(
-        auto_model, examples, settings, pad_id=pad_id, checkpoint=checkpoint, progress=progress
+        auto_model,
+        examples,
+        settings,
+        pad_id=pad_id,
+        checkpoint=checkpoint,
+        progress=progress,
+        initial=start,
     )
     record = {
         "base": base.name,
@@ -99,6 +114,7 @@ def tune_situated(
         "batch_size": settings.batch_size,
         "learning_rate": settings.learning_rate,
         "temperature": settings.temperature,
+        "context_weight": settings.context_weight,
         **(info or {}),
     }
     save_adapter(out, auto_model, settings.lora, record)

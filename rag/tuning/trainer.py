@@ -37,6 +37,8 @@ class TrainSettings:
     seed: int = 0
     max_seconds: float | None = None
     checkpoint_every: int = 25
+    # beta of late chunking's l2(s + beta * w) (w: the window pooled whole), as at encode time
+    context_weight: float = 0.0
     lora: LoraSettings = field(default_factory=LoraSettings)
 
 
@@ -87,8 +89,15 @@ def _padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
     return ids, mask
 
 
-def batch_loss(model: Any, batch: Sequence[Example], temperature: float, pad_id: int) -> Any:
-    """InfoNCE of the batch's queries against every chunk pooled from the batch's windows."""
+def batch_loss(
+    model: Any,
+    batch: Sequence[Example],
+    temperature: float,
+    pad_id: int,
+    context_weight: float = 0.0,
+) -> Any:
+    """InfoNCE of the batch's queries against every chunk pooled from the batch's windows
+    (each chunk pooled as the encoder pools it: ``l2(s + context_weight * w)``)."""
     import torch
     import torch.nn.functional as F
 
@@ -100,6 +109,10 @@ def batch_loss(model: Any, batch: Sequence[Example], temperature: float, pad_id:
             pooled.append(states[row, first:end].mean(dim=0))
             owner.append(row)
     chunks = F.normalize(torch.stack(pooled), dim=-1)
+    if context_weight:
+        lengths = torch.tensor([len(e.window) for e in batch], dtype=states.dtype)
+        windows = F.normalize((states * mask.unsqueeze(-1)).sum(1) / lengths[:, None], dim=-1)
+        chunks = F.normalize(chunks + context_weight * windows[torch.tensor(owner)], dim=-1)
     q_ids, q_mask = _padded([e.query for e in batch], pad_id)
     q_states = model(input_ids=q_ids, attention_mask=q_mask).last_hidden_state
     weights = q_mask.unsqueeze(-1).float()
@@ -122,8 +135,10 @@ def train_adapter(
     pad_id: int,
     checkpoint: str | Path | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    initial: dict[str, np.ndarray] | None = None,
 ) -> TrainLog:
     """Wrap ``model`` (a Hugging Face encoder) with adapters and train them on ``examples``;
+    the adapters start from ``initial`` (an adapter's matrices) when given, else at zero;
     resumes from ``checkpoint`` when it holds an earlier state of the same run."""
     import torch
 
@@ -131,6 +146,8 @@ def train_adapter(
         raise ValueError("no training examples: the corpus has no chunk with a sentence")
     torch.manual_seed(settings.seed)
     add_lora(model, settings.lora, seed=settings.seed)
+    if initial is not None:
+        set_lora_arrays(model, initial)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     log = TrainLog()
@@ -152,7 +169,13 @@ def train_adapter(
             group["lr"] = settings.learning_rate * scale
         torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout: the same masks on resume
         picked = distinct_documents(examples, batch_order(len(examples), settings, step))
-        loss = batch_loss(model, [examples[i] for i in picked], settings.temperature, pad_id)
+        loss = batch_loss(
+            model,
+            [examples[i] for i in picked],
+            settings.temperature,
+            pad_id,
+            settings.context_weight,
+        )
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -173,6 +196,8 @@ def train_adapter(
 def _settings_key(settings: TrainSettings) -> dict[str, Any]:
     key = asdict(settings)
     key.pop("max_seconds")
+    if not key["context_weight"]:  # checkpoints written before the option existed still match
+        key.pop("context_weight")
     key["lora"]["targets"] = list(key["lora"]["targets"])
     return key
 

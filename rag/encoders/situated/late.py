@@ -112,7 +112,11 @@ class LateChunkingEncoder(SituatedEncoder):
     - ``window_batch_size``: full windows per forward pass (default 8; batching matters on
       CPU); shorter windows are packed into the same token budget (padded tokens counted), so
       a corpus of one-sentence records batches like plain chunks do;
-    - ``with_header``: read the title and section path before each window.
+    - ``with_header``: read the title and section path before each window;
+    - ``context_weight``: ``beta`` in ``l2(s + beta * w)``, where ``w`` is the mean of every
+      token state of the chunk's window (the window read as one text, from the same forward
+      pass, so it costs nothing): a chunk then also scores by what its whole context matches
+      (0 keeps the chunk's span alone).
 
     Pooling is the mean of the chunk's token states, followed by the model's own modules after
     pooling (e.g. ``Normalize``, ``Dense``), then L2 normalisation.
@@ -128,6 +132,7 @@ class LateChunkingEncoder(SituatedEncoder):
         overlap_tokens: int | None = None,
         window_batch_size: int = DEFAULT_WINDOW_BATCH,
         with_header: bool = True,
+        context_weight: float = 0.0,
     ) -> None:
         model = getattr(base, "model", None)
         try:
@@ -153,13 +158,19 @@ class LateChunkingEncoder(SituatedEncoder):
         )
         self.window_batch_size = window_batch_size
         self.with_header = with_header
+        self.context_weight = float(context_weight)
+        if not np.isfinite(self.context_weight) or self.context_weight < 0:
+            raise ValueError(f"context_weight must be a finite number >= 0, got {context_weight!r}")
         self._prefix_ids, self._suffix_ids = self._special_tokens()
         if self.window_tokens <= len(self._prefix_ids) + len(self._suffix_ids):
             raise ValueError(f"window_tokens={self.window_tokens} leaves no room for text")
 
     def options(self) -> dict[str, Any]:
         settings = ("window_tokens", "overlap_tokens", "window_batch_size", "with_header")
-        return {"mode": self.mode, **{name: getattr(self, name) for name in settings}}
+        options = {"mode": self.mode, **{name: getattr(self, name) for name in settings}}
+        if self.context_weight:  # only when set, so indexes built before it keep their options
+            options["context_weight"] = self.context_weight
+        return options
 
     def _special_tokens(self) -> tuple[list[int], list[int]]:
         """The special token ids the tokenizer puts before and after a text ([CLS] / [SEP])."""
@@ -220,11 +231,22 @@ class LateChunkingEncoder(SituatedEncoder):
         return self._embed_late(batch.chunks, batch.show_progress)
 
     def _embed_late(self, chunks: Sequence[Chunk], show_progress: bool) -> np.ndarray:
+        spans, windows = self.late_parts(chunks, show_progress)
+        if not self.context_weight:
+            return spans
+        return l2_normalise(spans + np.float32(self.context_weight) * windows)
+
+    def late_parts(
+        self, chunks: Sequence[Chunk], show_progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Two unit vectors per chunk from one forward pass per window: its own span pooled,
+        and its whole window pooled (every real token, as the model pools a text)."""
         import torch
 
         out = np.zeros((len(chunks), self.dim), dtype=np.float32)
+        whole = np.zeros((len(chunks), self.dim), dtype=np.float32)
         if not chunks:
-            return as_vectors(out, self.dim)
+            return as_vectors(out, self.dim), as_vectors(whole, self.dim)
         jobs = sorted(self.jobs(chunks), key=lambda j: len(j.input_ids))
         device = next(self._auto_model.parameters()).device
         pad_id = self._tokenizer.pad_token_id or 0
@@ -240,6 +262,8 @@ class LateChunkingEncoder(SituatedEncoder):
             batches = tqdm(batches, desc="late chunking", unit="batch", file=sys.stderr)
         pooled_rows: list[torch.Tensor] = []
         pooled_index: list[int] = []
+        window_rows: list[torch.Tensor] = []
+        window_of: list[int] = []  # per pooled row: its window's row in window_rows
         with torch.inference_mode():
             for batch in batches:
                 width = max(len(j.input_ids) for j in batch)
@@ -252,12 +276,17 @@ class LateChunkingEncoder(SituatedEncoder):
                     input_ids=ids.to(device), attention_mask=mask.to(device)
                 ).last_hidden_state
                 for row, job in enumerate(batch):
+                    window_rows.append(states[row, : len(job.input_ids)].float().mean(dim=0))
                     for index, first, end in job.spans:
                         pooled_rows.append(states[row, first:end].float().mean(dim=0))
                         pooled_index.append(index)
+                        window_of.append(len(window_rows) - 1)
             pooled = self._after_pooling(torch.stack(pooled_rows))
-        out[np.asarray(pooled_index)] = pooled.cpu().numpy()
-        return l2_normalise(out)
+            windows = self._after_pooling(torch.stack(window_rows))
+        rows = np.asarray(pooled_index)
+        out[rows] = pooled.cpu().numpy()
+        whole[rows] = windows.cpu().numpy()[np.asarray(window_of)]
+        return l2_normalise(out), l2_normalise(whole)
 
     def _after_pooling(self, embeddings: Any) -> Any:
         """Apply the sentence-transformers modules that follow its Pooling module."""

@@ -8,7 +8,9 @@ conditioned on its context). It is merged into a private copy of the base model'
 encoding costs what ``late`` costs; queries go through the same adapted model.
 
 ``adapter`` is a file path or the name of one shipped in ``rag/encoders/situated/adapters``
-(default: the base encoder's name, e.g. ``minilm``).
+(default: the base encoder's name, e.g. ``minilm``). The adapter file records the
+``context_weight`` it was trained with (late chunking's ``l2(s + beta * w)``, ``w`` the window
+pooled whole); it is the default here, so a chunk is read as it was in training.
 """
 
 from __future__ import annotations
@@ -81,7 +83,11 @@ class TrainedLateEncoder(LateChunkingEncoder):
     mode = "trained"
 
     def __init__(self, base: Encoder, *, adapter: str | Path | None = None, **late: Any) -> None:
+        from rag.encoders.lora import read_adapter
+
         self.adapter_file = adapter_path(adapter if adapter is not None else base.name)
+        _, info, _ = read_adapter(self.adapter_file)
+        late.setdefault("context_weight", float(info.get("context_weight", 0.0)))
         super().__init__(adapted_encoder(base, self.adapter_file), **late)
 
     def options(self) -> dict[str, Any]:
