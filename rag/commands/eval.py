@@ -2,7 +2,8 @@
 
 Prints nDCG@10, Recall@100 and MRR@10 per run (one run per encoder, named after it, and one per
 ``--fusion NAME``, named ``fusion:NAME``); ``--json PATH`` writes
-``{"dataset", "split", "protocol", "runs": [{"name", "ndcg@10", "recall@100", "seconds", ...}]}``.
+``{"dataset", "split", "protocol", "runs": [{"name", "ndcg@10", "recall@100", "seconds", ...}]}``
+and ``--plot PATH`` a PNG bar chart of nDCG@10 and Recall@100 per run (needs matplotlib).
 With fusions, ``--peers`` adds LangChain's and LlamaIndex's fusion over the same encoders
 (``peer:...`` runs), ``--optimize`` a fusion learned on ``--train-split`` (``fusion:optimized``),
 and runs carry query latency (``p50_ms``, ``p95_ms``; fusion alone: ``fusion_p50_ms``).
@@ -109,6 +110,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="drop a retrieved document whose id equals the query id (BEIR's ArguAna/Quora rule)",
     )
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results here")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also draw nDCG@10 and Recall@100 per run as a PNG here (needs matplotlib)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -226,4 +234,8 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot is not None:
+        from rag.eval.plot import plot_eval
+
+        print(f"wrote {plot_eval(report, args.plot)}", file=sys.stderr)
     return 0

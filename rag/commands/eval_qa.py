@@ -5,7 +5,8 @@ dev-100. Prints accuracy (normalised answer containment), token F1, AUROC of the
 separating correct from wrong answers, and seconds per question, for the runs ``vanilla-llm``,
 ``vanilla-rag:ENCODER``, ``mixture``, ``confident:METRIC`` and ``confident-fast:METRIC``.
 ``--json OUT`` writes ``{"runs": [{"name", "accuracy", "f1", "auroc", "seconds_per_question",
-...}], "records": [per question, per run: text, correct, f1, scores, ...]}``.
+...}], "records": [per question, per run: text, correct, f1, scores, ...]}``; ``--plot PATH`` a
+PNG of accuracy and confidence per strategy (needs matplotlib).
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N questions")
     p.add_argument("--no-cache", action="store_true", help="do not cache corpus embeddings")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write results here")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also draw accuracy and confidence per strategy as a PNG here (needs matplotlib)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no per-question progress lines")
     add_generator_args(p)
     p.set_defaults(func=run)
@@ -103,4 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    if args.plot:
+        from rag.eval.plot import plot_qa
+
+        print(f"wrote {plot_qa(result, args.plot)}", file=sys.stderr)
     return 0
