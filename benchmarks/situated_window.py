@@ -134,7 +134,10 @@ def main() -> None:
         splits = ("train", "test") if name == "scifact" else ("test",)
         for split in splits:
             rows = score_set(args.data, name, split, arrays, args.cache)
-            report[f"{name}/{split}"] = {"rows": rows, "timings": json.loads(str(arrays["timings"]))}
+            report[f"{name}/{split}"] = {
+                "rows": rows,
+                "timings": json.loads(str(arrays["timings"])),
+            }
             for label, m in rows.items():
                 print(f"{name}/{split}\t{label}\t{m['ndcg@10']}\t{m['recall@100']}", flush=True)
     if args.out:
