@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("llama_index.core")
 
 from rag.adapters.llamaindex import as_llamaindex_retriever  # noqa: E402
-from tests.test_langchain_adapter import shared_retriever  # noqa: E402
+from tests.test_langchain_adapter import _index_root, shared_retriever  # noqa: E402, F401
 
 
 def test_nodes_carry_text_score_and_citation_metadata() -> None:
