@@ -28,23 +28,10 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode
 
+from rag.adapters._encoders import float_rows as _rows
+from rag.adapters._encoders import resolve_encoder as _encoder
 from rag.adapters.llamaindex_parser import node_chunk
 from rag.base import Encoder
-
-
-def _encoder(encoder: Encoder | str | os.PathLike[str], device: str) -> Encoder:
-    if isinstance(encoder, Encoder):
-        return encoder
-    from rag.encoders.registry import load_encoder
-
-    return load_encoder(encoder, device=device)
-
-
-def _rows(vectors: Any) -> list[list[float]]:
-    """An ``(n, dim)`` array (or a list of vectors) as plain Python floats."""
-    tolist = getattr(vectors, "tolist", None)
-    rows = tolist() if tolist is not None else [list(v) for v in vectors]
-    return [[float(x) for x in row] for row in rows]
 
 
 class RagEmbedding(BaseEmbedding):
