@@ -37,8 +37,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    """``data`` as JSON (UTF-8, not ASCII-escaped), replacing ``path`` in one step."""
-    write_atomic(path, json.dumps(data, ensure_ascii=False))
+    """``data`` as compact JSON (UTF-8, not ASCII-escaped), replacing ``path`` in one step."""
+    write_atomic(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:

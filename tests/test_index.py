@@ -236,7 +236,7 @@ def test_situated_mode_is_recorded_and_used_for_chunks(tmp_path: Path, mode: str
     chunk = next(c for c in reopened.all_chunks() if c.section and c.section[-1] == "Safety")
     plain = reopened.encoder("minilm").embed_documents([chunk.text])[0]
     stored = reopened.store("minilm").search(plain, k=len(list(reopened.all_chunks())))
-    stored_vec = dict(stored)[chunk]
+    stored_vec = {c.id: score for c, score in stored}[chunk.id]  # stores hold no text
     assert stored_vec < 0.999  # the stored vector is not the chunk text alone
     hits = reopened.retriever().retrieve("what shuts the loop when pressure rises?", k=1)
     assert hits[0].chunk.source.endswith("alpha.md")

@@ -64,10 +64,11 @@ def eval_scores(chunks: list[Chunk], query: str, alpha: float) -> dict[str, floa
 
 def test_the_index_stores_unit_residual_vectors(tmp_path: Path, hash_registered: None) -> None:
     index = built(tmp_path, alpha=0.5)
-    store = index.store("hash")
+    store = index.store("hash").store  # the store itself (the index's view writes no text)
     assert isinstance(store, MemoryStore)
     stored = store._vectors[: store.count()]  # the exact store's matrix, row i = _chunks[i]
-    chunks = list(store._chunks)
+    whole = {c.id: c for c in index.all_chunks()}
+    chunks = [whole[c.id] for c in store._chunks]
     assert len(chunks) == len(list(index.all_chunks())) >= 5
 
     found = get_situated("prefix", HashEncoder()).embed_chunks(chunks, chunk_vectors=True)

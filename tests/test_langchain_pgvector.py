@@ -45,7 +45,7 @@ def pg_retriever(
         )
         index = Index(root / "idx", config)
         index.ingest(load_directory(docs))
-        assert isinstance(index.store("hash"), PgVectorStore)
+        assert isinstance(index.store("hash").store, PgVectorStore)  # under the text-less view
         _BUILT["retriever"] = index.retriever()
         yield _BUILT["retriever"]
         _BUILT.clear()

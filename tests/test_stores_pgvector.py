@@ -200,7 +200,7 @@ def test_index_over_pgvector_and_bm25(
     index = rag.Index.create(tmp_path / "idx", encoders=["hash", "bm25"], store="pgvector")
     index.ingest(rag.load_directory(docs))
     dense = index.store("hash")
-    assert isinstance(dense, PgVectorStore)
+    assert isinstance(dense.store, PgVectorStore)  # under the index's text-less view
     n = sum(1 for _ in index.all_chunks())
     assert dense.count() == n > 0 and index.store("bm25").count() == n
 
@@ -234,7 +234,7 @@ def test_cli_ingest_into_pgvector(
     argv = ["ingest", str(docs), "--index", str(root), "--encoder", "hash"]
     assert main([*argv, "--store", "pgvector", "--dsn", pg_dsn, "--no-progress"]) == 0
     store = rag.Index(root).store("hash")
-    assert isinstance(store, PgVectorStore) and store.count() > 0
+    assert isinstance(store.store, PgVectorStore) and store.count() > 0
     assert rag.Index.stored_config(root).store == "pgvector"  # type: ignore[union-attr]
     assert pg_dsn not in (root / "index.json").read_text("utf-8")
     from rag.index.admin import reset_index

@@ -2,7 +2,8 @@
 
 ``manifest.json`` maps each indexed source to its content hash, its chunk ids, the encoders
 that hold them and its chunk file; ``docstore/`` keeps one JSON file per document version with
-its chunks (the source of truth for text, written with the one chunk codec the stores use).
+its chunks (the source of truth for text: the document's text once, chunks as offsets into it,
+:mod:`rag.index.chunkfile`; the stores of an index hold chunks without text or context).
 The manifest is replaced atomically and is the commit: what it names is what the index holds.
 """
 
@@ -10,15 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
 from rag.files import file_state, write_json_atomic
-from rag.stores._codec import chunk_from_json, chunk_to_json
+from rag.index import chunkfile
 from rag.types import Chunk, Document, sha256_hex
 
 MANIFEST_FORMAT = 3  # 3: entries name their chunk file ("file")
+# Chunk files kept parsed for hydrating hits (they never change once written), by bytes read.
+CACHED_BYTES = 32_000_000
 
 
 class Docstore:
@@ -37,6 +41,7 @@ class Docstore:
         self._dirty = False  # changes not saved yet: never replaced by a refresh
         self._replaced: list[Path] = []  # files to remove once the manifest is saved
         self._ids: dict[str, frozenset[str]] = {}  # per document, its chunk ids (lazily)
+        self._parsed: OrderedDict[Path, tuple[chunkfile.ChunkFile, int]] = OrderedDict()
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -100,16 +105,43 @@ class Docstore:
         return self.root / "docstore" / name
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
+        found = self._file_of(doc_id, cache=False)
+        return [] if found is None else found.chunks()
+
+    def _file_of(self, doc_id: str, *, cache: bool) -> chunkfile.ChunkFile | None:
         for _ in range(2):
             path = self.path_of(doc_id)
+            if path in self._parsed:
+                self._parsed.move_to_end(path)
+                return self._parsed[path][0]
             try:
-                data = json.loads(path.read_text("utf-8"))
+                raw = path.read_bytes()
             except FileNotFoundError:
                 if self.refresh():  # a writer committed and removed it: read what it named
                     continue
-                return []
-            return [chunk_from_json(c) for c in data["chunks"]]
-        return []
+                return None
+            parsed = chunkfile.ChunkFile(json.loads(raw))
+            if cache:
+                self._parsed[path] = (parsed, len(raw))
+                while sum(size for _, size in self._parsed.values()) > CACHED_BYTES:
+                    self._parsed.popitem(last=False)
+            return parsed
+        return None
+
+    def whole(self, chunks: Sequence[Chunk]) -> list[Chunk | None]:
+        """Each of ``chunks`` (as a store returns them: maybe without text or context) as the
+        docstore holds it, or None where the committed manifest does not name it."""
+        files: dict[str, chunkfile.ChunkFile | None] = {}
+        out: list[Chunk | None] = []
+        for c in chunks:
+            if not self.holds(c.doc_id, c.id):
+                out.append(None)
+                continue
+            if c.doc_id not in files:
+                files[c.doc_id] = self._file_of(c.doc_id, cache=True)
+            found = files[c.doc_id]
+            out.append(None if found is None else found.get(c.id))
+        return out
 
     def iter_chunks(self) -> Iterator[Chunk]:
         """Every stored chunk, document by document in sorted source order."""
@@ -123,10 +155,7 @@ class Docstore:
         """Write ``doc``'s chunks and its manifest entry (saved by :meth:`save_manifest`)."""
         ids = [c.id for c in chunks]
         name = f"{sha256_hex(doc.id)[:40]}-{sha256_hex(chr(10).join(ids))[:12]}.json"
-        write_json_atomic(
-            self.root / "docstore" / name,
-            {"doc_id": doc.id, "source": doc.source, "chunks": [chunk_to_json(c) for c in chunks]},
-        )
+        write_json_atomic(self.root / "docstore" / name, chunkfile.encode(doc, chunks))
         if doc.id in self.files:
             self._replaced.append(self.path_of(doc.id))
         self.files[doc.id] = {

@@ -28,13 +28,14 @@ from rag.index.ingest import Ingestion, IngestReport, Target, remove_documents
 from rag.index.lock import WriterLock, commit_state
 from rag.index.names import check_request
 from rag.index.residual import ResidualQueries, residual_store_vectors
-from rag.types import Chunk, Document, Hit, IngestError
+from rag.index.snapshot import TextlessStore
+from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from connectors.directory import UnchangedFile
     from rag.base import Encoder, Store
+    from rag.index.ingest import Item
     from rag.retrieval.filters import WhereLike
     from rag.retrieval.multi import FusionConfig, FusionRetriever
     from rag.retrieval.normalize import ScoreStats
@@ -186,6 +187,15 @@ class Index:
             self._encoders[name] = load_encoder(name)
         return self._encoders[name]
 
+    def share_encoders(self, loaded: dict[str, Encoder]) -> None:
+        """Keep encoders in ``loaded``, shared by a process's indexes (a Ray worker's)."""
+        loaded.update(self._encoders)
+        self._encoders = loaded
+
+    def forget_stores(self) -> None:
+        """Open the stores again on next use (another process made their tables: pgvector)."""
+        self._stores.clear()
+
     def store(self, name: str) -> Store:
         if name not in self._stores:
             from rag.stores import get_store
@@ -200,7 +210,7 @@ class Index:
                 store = get_store("pgvector", table=pgvector_table(self.root, folder))
             else:
                 store = get_store("memory", path=self.root / "memory" / folder)
-            self._stores[name] = store
+            self._stores[name] = TextlessStore(store)  # text and context live in the docstore
         return self._stores[name]
 
     def query_encoder(self, entry: EncoderEntry) -> Any:
@@ -259,23 +269,33 @@ class Index:
 
     def ingest(
         self,
-        documents: Iterable[Document | IngestError | UnchangedFile],
+        documents: Iterable[Item],
         *,
         prune_missing_under: str | os.PathLike[str] | None = None,
         batch_chunks: int = 256,
         progress: Callable[[str], None] | None = None,
         on_chunks: Callable[[int], None] | None = None,
+        embedders: Mapping[str, Callable[[Sequence[Chunk]], Any]] | None = None,
     ) -> IngestReport:
         """Add new and changed documents; skip unchanged ones; report failures.
 
         ``prune_missing_under``: a folder; indexed files inside it (by path components) that
         were not in ``documents`` are removed (a deleted file's chunks go only when asked).
+        ``embedders``: per encoder name, what embeds its chunks instead of
+        :meth:`chunk_embedder` (vectors computed elsewhere, :mod:`rag.distributed`).
         """
         from rag.chunking import get_chunker
 
+        chosen = embedders or {}
         with self.writing():
             targets = [
-                Target(e.name, self.store(e.name), self.chunk_embedder(e, False), e.kind or "dense")
+                Target(
+                    e.name,
+                    self.store(e.name),
+                    chosen.get(e.name) or self.chunk_embedder(e, False),
+                    e.kind or "dense",
+                    reads_context=e.kind != "lexical" and e.situated != "plain",
+                )
                 for e in self.config.encoders
             ]
             chunker = get_chunker(self.config.chunker, **self.config.chunker_options)

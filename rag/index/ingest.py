@@ -53,6 +53,24 @@ class IngestReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ChunkedDocument:
+    """A document already chunked elsewhere (a Ray worker): taken with these chunks, not
+    re-chunked. ``document.text`` may be empty (only its id, source and hash are stored)."""
+
+    document: Document
+    chunks: list[Chunk]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """An item that commits what is pending now (a distributed run's shard boundary)."""
+
+
+if TYPE_CHECKING:  # what a run takes (connectors.directory gives the first three)
+    Item = Document | IngestError | UnchangedFile | ChunkedDocument | Commit
+
+
 @dataclass
 class Target:
     """One encoder's store and how chunks become what it holds (vectors or term lists)."""
@@ -61,6 +79,9 @@ class Target:
     store: Store
     embed: Callable[[Sequence[Chunk]], Any]
     kind: str = "dense"  # only dense work counts as "embedded" in the report
+    # A situated encoder embeds a chunk with its context, section and title: when those
+    # change around an unchanged chunk (same id), its stored vector is stale and is redone.
+    reads_context: bool = False
 
 
 class Ingestion:
@@ -95,7 +116,7 @@ class Ingestion:
 
     def run(
         self,
-        items: Iterable[Document | IngestError | UnchangedFile],
+        items: Iterable[Item],
         *,
         prune_missing_under: str | os.PathLike[str] | None = None,
     ) -> IngestReport:
@@ -120,9 +141,17 @@ class Ingestion:
         self.report.seconds = time.perf_counter() - start
         return self.report
 
-    def _take(self, item: Document | IngestError | UnchangedFile) -> None:
+    def _take(self, item: Item) -> None:
         from connectors.directory import UnchangedFile
 
+        if isinstance(item, Commit):
+            self._flush()
+            return
+        if isinstance(item, ChunkedDocument):
+            self._take_document(item.document, item.chunks)
+            if self.progress:
+                self.progress(item.document.source)
+            return
         if isinstance(item, UnchangedFile):
             known = self._known_document(item)
             if known is None:
@@ -136,11 +165,8 @@ class Ingestion:
         if self.progress:
             self.progress(item.path if isinstance(item, IngestError) else item.source)
 
-    def _take_document(self, doc: Document) -> None:
-        if doc.id != doc.source:
-            # The manifest is keyed by source path: failures (which carry only a path) and
-            # pruning must agree with it, and chunk ids stay unique across ingest roots.
-            doc = replace(doc, id=doc.source)
+    def _take_document(self, doc: Document, chunked: list[Chunk] | None = None) -> None:
+        doc = indexed_document(doc)
         self.seen.add(doc.id)
         entry = self.docstore.files.get(doc.id)
         if entry is not None and entry["content_hash"] == doc.content_hash:
@@ -149,16 +175,11 @@ class Ingestion:
             else:  # same file, new encoder set: embed the stored chunks for the new ones only
                 self._queue(doc, self.docstore.chunks_of(doc.id))
             return
-        try:
-            chunks = self.chunker.chunk(doc)
-        except Exception as exc:  # one bad document must not stop the batch
-            self.report.failed.append(IngestError(doc.source, f"chunking failed: {exc}"))
-            return
-        if not chunks:
-            self.report.failed.append(IngestError(doc.source, "no text to index"))
-        elif len(chunks) > self.max_chunks:
-            reason = f"too many chunks ({len(chunks)} > {self.max_chunks}, the per-file limit)"
-            self.report.failed.append(IngestError(doc.source, reason))
+        chunks = (
+            chunked if chunked is not None else chunk_document(self.chunker, doc, self.max_chunks)
+        )
+        if isinstance(chunks, IngestError):
+            self.report.failed.append(chunks)
         else:
             self._queue(doc, chunks)
 
@@ -172,8 +193,11 @@ class Ingestion:
             return
         batch = list({c.id: c for _, cs in self.pending for c in cs}.values())
         work = []  # every encoder embeds before any store is written: a failing one writes nothing
+        moved = self._moved_context()
         for target in self.targets:
             have = target.store.existing_ids([c.id for c in batch])
+            if target.reads_context:
+                have -= moved
             todo = [c for c in batch if c.id not in have]
             if todo:
                 work.append((target, todo, target.embed(todo)))
@@ -204,6 +228,19 @@ class Ingestion:
             hook, self.before_write = self.before_write, None
             hook()
 
+    def _moved_context(self) -> set[str]:
+        """Ids of pending chunks whose stored version (same id) sat in another context."""
+        if not any(t.reads_context for t in self.targets):
+            return set()
+        moved = set()
+        for doc, chunks in self.pending:
+            entry = self.docstore.files.get(doc.id)
+            if entry is None or entry["content_hash"] == doc.content_hash:
+                continue  # new, or the stored chunks themselves (a new encoder)
+            before = {c.id: situation(c) for c in self.docstore.chunks_of(doc.id)}
+            moved |= {c.id for c in chunks if before.get(c.id, situation(c)) != situation(c)}
+        return moved
+
     def _stale(self) -> list[str]:
         """Chunk ids of the pending documents' old versions that their new versions drop."""
         named = {c.id for _, cs in self.pending for c in cs}
@@ -222,6 +259,32 @@ class Ingestion:
             content_hash=item.content_hash,
             title=entry.get("title"),
         )
+
+
+def indexed_document(doc: Document) -> Document:
+    """``doc`` as an index keys it: by source path. The manifest is keyed by source: failures
+    (which carry only a path) and pruning must agree with it, and chunk ids (derived from the
+    document id) stay unique across ingest roots."""
+    return doc if doc.id == doc.source else replace(doc, id=doc.source)
+
+
+def chunk_document(chunker: Chunker, doc: Document, max_chunks: int) -> list[Chunk] | IngestError:
+    """``doc``'s chunks (``doc`` as :func:`indexed_document` gives it), or why it has none."""
+    try:
+        chunks = chunker.chunk(doc)
+    except Exception as exc:  # one bad document must not stop the batch
+        return IngestError(doc.source, f"chunking failed: {exc}")
+    if not chunks:
+        return IngestError(doc.source, "no text to index")
+    if len(chunks) > max_chunks:
+        reason = f"too many chunks ({len(chunks)} > {max_chunks}, the per-file limit)"
+        return IngestError(doc.source, reason)
+    return chunks
+
+
+def situation(chunk: Chunk) -> tuple[str, tuple[str, ...], str | None]:
+    """What a situated encoder reads besides the chunk's text."""
+    return chunk.context, chunk.section, chunk.title
 
 
 def remove_documents(docstore: Docstore, stores: Sequence[Store], doc_ids: Sequence[str]) -> None:

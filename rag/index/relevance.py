@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rag.types import Hit
+from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
     from rag.retrieval.relevance import RelevanceModel
@@ -93,10 +93,14 @@ def fit_index(index: Any, state: str = "") -> RelevanceModel | None:
     from rag.index.search import encoder_retriever
     from rag.retrieval.relevance import calibrate_relevance
 
-    # Read a sample of documents, not the whole docstore (100k chunks would take seconds).
+    # Read documents in a random order until there are enough chunks to draw queries from, not
+    # the whole docstore (100k chunks took seconds, and their memory grew with the corpus).
     docs = sorted(index.docstore.files)
-    picked = np.random.default_rng(0).permutation(len(docs))[: 4 * QUERIES]
-    chunks = [c for i in sorted(picked.tolist()) for c in index.docstore.chunks_of(docs[i])]
+    chunks: list[Chunk] = []
+    for i in np.random.default_rng(0).permutation(len(docs)).tolist():
+        if len(chunks) >= 4 * QUERIES:
+            break
+        chunks += index.docstore.chunks_of(docs[i])
     if not chunks:
         return None
     retrievers = [

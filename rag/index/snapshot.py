@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag.base import Store
@@ -77,16 +78,19 @@ def snapshot(index: Any) -> Snapshot:
     return found
 
 
-class CommittedStore(Store):
-    """A store as a reader sees it: refreshed before each search, hits the committed manifest
-    does not name dropped. Anything else is the store's own (``kind``, ``vectors``, ...)."""
+class StoreView(Store):
+    """A store seen through a wrapper: every call goes to ``store`` unless a subclass says
+    otherwise (``kind``, ``vectors``, ``drop`` and the like come from the store itself)."""
 
-    def __init__(self, store: Store, snap: Snapshot) -> None:
-        self.store, self.snapshot = store, snap
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self.kind = store.kind
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
+
+    def add(self, chunks: Sequence[Chunk], embeddings: Any) -> None:
+        self.store.add(chunks, embeddings)
 
     def search(self, query: Any, k: int = 10, **options: Any) -> list[tuple[Chunk, float]]:
         return self.search_many([query], k, **options)[0]
@@ -94,27 +98,7 @@ class CommittedStore(Store):
     def search_many(
         self, queries: Any, k: int = 10, **options: Any
     ) -> list[list[tuple[Chunk, float]]]:
-        return self.snapshot.run(lambda: self._search(queries, k, options))
-
-    def _search(
-        self, queries: Any, k: int, options: dict[str, Any]
-    ) -> list[list[tuple[Chunk, float]]]:
-        self.store.refresh()
-        depth = k + SLACK
-        out = []
-        for i, found in enumerate(self.store.search_many(queries, depth, **options)):
-            kept = [(c, s) for c, s in found if self.snapshot.holds(c)]
-            while len(kept) < k and len(found) >= depth and depth < self.store.count():
-                depth *= 4  # many uncommitted hits: look deeper for committed ones
-                found = self.store.search_many(queries[i : i + 1], depth, **options)[0]
-                kept = [(c, s) for c, s in found if self.snapshot.holds(c)]
-            out.append(kept[:k])
-        return out
-
-    # -- the rest of the contract, as the store has it ------------------------------------
-
-    def add(self, chunks: Sequence[Chunk], embeddings: Any) -> None:
-        self.store.add(chunks, embeddings)
+        return self.store.search_many(queries, k, **options)
 
     def delete(self, ids: Sequence[str]) -> None:
         self.store.delete(ids)
@@ -136,6 +120,54 @@ class CommittedStore(Store):
 
     def refresh(self) -> bool:
         return self.store.refresh()
+
+
+class TextlessStore(StoreView):
+    """An index's store, written without chunk text, context, title or metadata: the docstore
+    holds those once
+    per document (:mod:`rag.index.chunkfile`), and a copy per chunk and per encoder made the
+    stores several times the text. Readers get whole chunks back from :class:`CommittedStore`."""
+
+    def add(self, chunks: Sequence[Chunk], embeddings: Any) -> None:
+        thin = [replace(c, text="", context="", title=None, metadata={}) for c in chunks]
+        self.store.add(thin, embeddings)  # what filters read (source, section, page) stays
+
+
+class CommittedStore(StoreView):
+    """A store as a reader sees it: refreshed before each search, hits the committed manifest
+    does not name dropped, and chunks read back whole from the docstore."""
+
+    def __init__(self, store: Store, snap: Snapshot) -> None:
+        super().__init__(store)
+        self.snapshot = snap
+
+    def search_many(
+        self, queries: Any, k: int = 10, **options: Any
+    ) -> list[list[tuple[Chunk, float]]]:
+        return self.snapshot.run(lambda: self._search(queries, k, options))
+
+    def _committed(self, found: list[tuple[Chunk, float]]) -> list[tuple[Chunk, float]]:
+        whole = self.snapshot.docstore.whole([c for c, _ in found])
+        return [(w, s) for w, (_, s) in zip(whole, found, strict=True) if w is not None]
+
+    def _search(
+        self, queries: Any, k: int, options: dict[str, Any]
+    ) -> list[list[tuple[Chunk, float]]]:
+        self.store.refresh()
+        depth = k + SLACK
+        out = []
+        for i, found in enumerate(self.store.search_many(queries, depth, **options)):
+            kept = self._committed(found)
+            while len(kept) < k and len(found) >= depth and depth < self.store.count():
+                depth *= 4  # many uncommitted hits: look deeper for committed ones
+                found = self.store.search_many(queries[i : i + 1], depth, **options)[0]
+                kept = self._committed(found)
+            out.append(kept[:k])
+        return out
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        whole = self.snapshot.docstore.whole(self.store.get(ids))
+        return [c for c in whole if c is not None]
 
 
 def committed_store(index: Any, name: str) -> CommittedStore:

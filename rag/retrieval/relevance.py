@@ -353,10 +353,11 @@ def calibrate_relevance(
         return None
     pairs = pseudo_query_sources([c.text for c in chunks], queries, seed=seed)
     texts = [q for _, q in pairs]
-    runs = {
-        r.name: [{h.chunk.id: h.score for h in hits} for hits in r.retrieve_many(texts, depth)]
-        for r in retrievers
-    }
+    runs: dict[str, list[dict[str, float]]] = {r.name: [] for r in retrievers}
+    for start in range(0, len(texts), 16):  # a few queries' hits at a time: memory stays flat
+        for r in retrievers:
+            found = r.retrieve_many(texts[start : start + 16], depth)
+            runs[r.name] += [{h.chunk.id: h.score for h in hits} for hits in found]
     return fit_relevance(runs, [chunks[i].id for i, _ in pairs], skip=skip, state=state)
 
 

@@ -44,6 +44,12 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def postings_dtype(postings: np.ndarray) -> type[np.integer]:
+    """uint16 when every row number and count fits (a segment under 65,536 chunks: half the
+    bytes of the postings, the largest part of the store), else int32; both are read."""
+    return np.uint16 if not postings.size or int(postings.max()) <= 0xFFFF else np.int32
+
+
 def write_segment(folder: Path, segment: Segment) -> None:
     path = folder / segment.name
     if path.exists():  # an uncommitted leftover of a killed write
@@ -52,9 +58,12 @@ def write_segment(folder: Path, segment: Segment) -> None:
     lines = segment.docs.json_lines()
     write_synced(path / "chunks.jsonl", b"".join(line + b"\n" for line in lines))
     rows = {"ids": segment.docs.ids, "doc_ids": segment.docs.doc_ids, "terms": segment.terms}
-    write_synced(path / "segment.json", json.dumps(rows, ensure_ascii=False).encode("utf-8"))
+    write_synced(
+        path / "segment.json", json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+    )
     write_synced(path / "tf_indptr.npy", _npy(segment.indptr.astype(np.int64, copy=False)))
-    write_synced(path / "postings.npy", _npy(np.stack([segment.rows, segment.tf]).astype(np.int32)))
+    postings = np.stack([segment.rows, segment.tf])
+    write_synced(path / "postings.npy", _npy(postings.astype(postings_dtype(postings))))
     write_synced(path / "doc_len.npy", _npy(segment.doc_len.astype(np.int32, copy=False)))
     fsync_dir(path)
     fsync_dir(folder)
@@ -115,7 +124,7 @@ def read_segment(folder: Path, info: dict[str, Any]) -> Segment:
     docs, n = info["docs"], info["postings"]
     for name, got, dtype, shape in [
         ("tf_indptr", indptr, np.int64, (info["terms"] + 1,)),
-        ("postings", postings, np.int32, (2, n)),
+        ("postings", postings, postings.dtype if postings.dtype == np.uint16 else np.int32, (2, n)),
         ("doc_len", doc_len, np.int32, (docs,)),
         ("tombstones", dead, np.int32, (info["dead"],)),
     ]:
@@ -136,8 +145,8 @@ def read_segment(folder: Path, info: dict[str, Any]) -> Segment:
         SegmentChunks(rows["ids"], rows["doc_ids"]),
         rows["terms"],
         indptr,
-        postings[0],
-        postings[1],
+        postings[0].astype(np.int32),
+        postings[1].astype(np.int32),
         doc_len,
         dead=dead,
         written=True,

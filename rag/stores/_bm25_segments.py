@@ -86,7 +86,10 @@ def _kept(items: Sequence, live: np.ndarray) -> list:
 
 def encode(chunks: Sequence[Chunk]) -> list[bytes]:
     """Each chunk as a line of JSON (refusing metadata JSON would change)."""
-    return [json.dumps(chunk_to_json(c), ensure_ascii=False).encode("utf-8") for c in chunks]
+    return [
+        json.dumps(chunk_to_json(c), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        for c in chunks
+    ]
 
 
 @dataclass

@@ -59,9 +59,21 @@ def metadata_json(chunk: Chunk) -> str:
     return text
 
 
+# Left out of a chunk's JSON when they hold these values (an index's stores keep chunks with no
+# text, context, title or metadata: writing the empty fields out was a third of each record).
+_DEFAULTS: dict[str, Any] = {
+    "text": "",
+    "title": None,
+    "section": [],
+    "page": None,
+    "context": "",
+    "metadata": {},
+}
+
+
 def chunk_to_json(chunk: Chunk) -> dict[str, Any]:
     metadata_json(chunk)  # validate
-    return {
+    data = {
         "id": chunk.id,
         "doc_id": chunk.doc_id,
         "text": chunk.text,
@@ -76,10 +88,12 @@ def chunk_to_json(chunk: Chunk) -> dict[str, Any]:
         "context_end": chunk.context_end,
         "metadata": chunk.metadata,
     }
+    return {k: v for k, v in data.items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
 
 
 def chunk_from_json(data: dict[str, Any]) -> Chunk:
-    return Chunk(**{**data, "section": tuple(data["section"])})
+    full = {**_DEFAULTS, **data}
+    return Chunk(**{**full, "section": tuple(full["section"]), "metadata": dict(full["metadata"])})
 
 
 def chunk_to_chroma(chunk: Chunk) -> tuple[str, dict[str, str | int | float | bool]]:
