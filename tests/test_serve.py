@@ -93,10 +93,10 @@ def test_concurrent_searches_share_one_index(served) -> None:  # noqa: ANN001
         assert ids == [h["chunk_id"] for h in expected[query]["hits"]]
 
 
-def test_ask_streams_tokens_then_the_answer(served) -> None:  # noqa: ANN001
-    client, _ = served
+def streamed_events(client, question: str) -> list[dict[str, str]]:  # noqa: ANN001
+    """The server-sent events of one streamed ``/ask``, as field -> value blocks."""
     events = []
-    with client.stream("POST", "/ask", json={"question": "what does fusion add?"}) as response:
+    with client.stream("POST", "/ask", json={"question": question}) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         block: dict[str, str] = {}
         for line in response.iter_lines():
@@ -106,6 +106,12 @@ def test_ask_streams_tokens_then_the_answer(served) -> None:  # noqa: ANN001
                 continue
             field, _, value = line.partition(": ")
             block[field] = value
+    return events
+
+
+def test_ask_streams_tokens_then_the_answer(served) -> None:  # noqa: ANN001
+    client, _ = served
+    events = streamed_events(client, "what does fusion add?")
     names = [e["event"] for e in events]
     assert names[-1] == "answer" and names.count("token") >= 1
     answer = json.loads(events[-1]["data"])
@@ -114,6 +120,27 @@ def test_ask_streams_tokens_then_the_answer(served) -> None:  # noqa: ANN001
     assert answer["citations"] and answer["candidates"]
     assert {c["name"] for c in answer["candidates"]} == {"hash", "bm25"}
     assert 0 <= answer["chosen"] < len(answer["candidates"])
+
+
+def test_concurrent_streamed_asks_each_get_their_own_whole_answer(served) -> None:  # noqa: ANN001
+    client, _ = served
+    questions = ["what does fusion add?", "how are chunks cut?", "what runs offline?"] * 3
+    alone = {
+        q: client.post("/ask", json={"question": q, "stream": False}).json() for q in questions
+    }
+
+    def one(question: str) -> tuple[str, str, dict]:
+        events = streamed_events(client, question)
+        tokens = "".join(json.loads(e["data"])["text"] for e in events if e["event"] == "token")
+        return question, tokens, json.loads(events[-1]["data"])
+
+    with ThreadPoolExecutor(len(questions)) as pool:
+        results = list(pool.map(one, questions))
+    for question, tokens, answer in results:  # no stream got another's tokens or lost any
+        assert tokens == answer["text"] == alone[question]["text"]
+        assert [c["source"] for c in answer["citations"]] == [
+            c["source"] for c in alone[question]["citations"]
+        ]
 
 
 def test_ask_without_streaming_and_bad_strategy(served) -> None:  # noqa: ANN001
