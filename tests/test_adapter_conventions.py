@@ -173,7 +173,7 @@ def test_search_kwargs_reach_the_wrapped_retriever() -> None:
     assert [d.metadata["score"] for d in plain] == [0.9, 0.6]
     assert "where" not in fake.calls[-1]  # no filter: plain ``retrieve(query, k)``
     with pytest.raises(ValueError, match="unknown search option"):
-        as_langchain_retriever(fake, search_kwargs={"fetch_k": 20})
+        as_langchain_retriever(fake, search_kwargs={"fetchk": 20})
     with pytest.raises(ValueError, match="unknown search option"):
         lc.invoke("q", top_n=3)
 

@@ -59,11 +59,19 @@ def to_langchain_document(hit: Hit) -> LCDocument:
 
 
 def as_langchain_retriever(
-    retriever: Retriever, k: int = 4, *, search_kwargs: dict[str, Any] | None = None
+    retriever: Retriever,
+    k: int = 4,
+    *,
+    search_type: str = "similarity",
+    search_kwargs: dict[str, Any] | None = None,
 ) -> BaseRetriever:
-    """``retriever`` as a LangChain retriever; ``search_kwargs``: ``k``, ``filter``/``where``,
-    ``min_score`` (see :class:`rag.adapters.langchain_retriever.RagLangChainRetriever`)."""
-    return langchain_retriever_class()(retriever=retriever, k=k, search_kwargs=search_kwargs or {})
+    """``retriever`` as a LangChain retriever; ``search_type`` ``"similarity"``, ``"mmr"`` or
+    ``"similarity_score_threshold"``; ``search_kwargs``: ``k``, ``filter``/``where``,
+    ``min_score``/``score_threshold``, ``lambda_mult`` and ``fetch_k`` for MMR (see
+    :class:`rag.adapters.langchain_retriever.RagLangChainRetriever`)."""
+    return langchain_retriever_class()(
+        retriever=retriever, k=k, search_type=search_type, search_kwargs=search_kwargs or {}
+    )
 
 
 def as_langchain_embeddings(
