@@ -1,6 +1,11 @@
 """PDF connector (pypdf): text per page, 1-based page numbers, outline titles as sections.
 
 ``Document.text`` is the extracted text of the pages that have any, joined by a blank line.
+Where pypdf lost the word spaces of a document, they are put back
+(:mod:`connectors.pdf_spacing`); running headers and footers are moved from the page text to
+``metadata`` (``running_header``, ``running_footer``), and printed page labels, where they
+differ from the physical numbers, are kept as ``metadata["page_labels"]``
+(:mod:`connectors.pdf_pages`).
 When the file has an outline (bookmarks), each entry resolves to a page; a page's text belongs
 to the latest entry at or before it, and nested entries give the section path. Where an
 entry's title can be found at the start of a line of its page, the section starts there
@@ -26,6 +31,8 @@ from connectors.common import (
     short_title,
     stem,
 )
+from connectors.pdf_pages import page_labels, strip_running_lines
+from connectors.pdf_spacing import Respacer, looks_glued
 from rag.types import Document
 
 PAGE_SEPARATOR = "\n\n"
@@ -52,6 +59,12 @@ def parse_pdf(data: bytes, *, id: str, source: str) -> Document:
         pages, failed = _page_texts(reader)
         outline = _outline(reader)
         title = _metadata_title(reader)
+        labels = page_labels(reader, len(pages))
+    respaced = looks_glued(pages)
+    if respaced:
+        respacer = Respacer(pages)
+        pages = [respacer.respace(p) for p in pages]
+    pages, running = strip_running_lines(pages, labels)
     if not any(t.strip() for t in pages):
         if failed and len(failed) == len(pages):
             raise ConnectorError(f"text extraction failed on every page ({failed[0][1]})")
@@ -89,6 +102,11 @@ def parse_pdf(data: bytes, *, id: str, source: str) -> Document:
         offset += len(page_text)
 
     metadata: dict[str, Any] = {"format": "pdf", "pages": len(pages), "outline": bool(outline)}
+    metadata.update(running)
+    if labels:
+        metadata["page_labels"] = labels
+    if respaced:
+        metadata["respaced"] = True
     if failed:
         metadata["failed_pages"] = [p for p, _ in failed]
     return make_document(

@@ -69,7 +69,7 @@ def test_the_index_stores_unit_residual_vectors(tmp_path: Path, hash_registered:
     stored = store._vectors[: store.count()]  # the exact store's matrix, row i = _chunks[i]
     whole = {c.id: c for c in index.all_chunks()}
     chunks = [whole[c.id] for c in store._chunks]
-    assert len(chunks) == len(list(index.all_chunks())) >= 5
+    assert len(chunks) == len(list(index.all_chunks())) >= 4
 
     found = get_situated("prefix", HashEncoder()).embed_chunks(chunks, chunk_vectors=True)
     assert not np.allclose(found.situated, found.chunk)  # the prefix changes the vectors

@@ -20,6 +20,7 @@ from itertools import pairwise
 from typing import ClassVar, Literal
 
 from rag.base import Chunker
+from rag.chunking.merge import DEFAULT_MIN_CHARS, Joiner, chunk_metadata, merge_short
 from rag.chunking.offsets import prefix_chars, token_starts
 from rag.tokens import DEFAULT_ENCODING, get_encoding
 from rag.types import Chunk, Document, Span, sha256_hex
@@ -325,6 +326,8 @@ class ContextChunker(Chunker):
     - ``context_mode``: ``"section"`` (the enclosing section, capped at ``context_tokens`` and
       centred on the chunk) or ``"window"`` (``context_tokens`` on each side).
     - ``cross_sections``: let chunks run over a change of ``Span.section`` (off by default).
+    - ``min_chars``: a cut shorter than this joins a neighbour within the limit (a heading
+      joins the text under it: :mod:`rag.chunking.merge`); 0 keeps every cut as it is.
     """
 
     max_tokens: int = 256
@@ -332,6 +335,7 @@ class ContextChunker(Chunker):
     context_tokens: int = 512
     cross_sections: bool = False
     encoding: str = DEFAULT_ENCODING
+    min_chars: int = DEFAULT_MIN_CHARS
 
     name: ClassVar[str] = ""
 
@@ -344,8 +348,9 @@ class ContextChunker(Chunker):
             raise ValueError(
                 f"context_mode must be one of {', '.join(CONTEXT_MODES)}; got {self.context_mode!r}"
             )
-        if not isinstance(self.context_tokens, int) or self.context_tokens < 0:
-            raise ValueError(f"context_tokens must be an int >= 0, got {self.context_tokens!r}")
+        for name in ("context_tokens", "min_chars"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {getattr(self, name)!r}")
 
     @abstractmethod
     def cut(self, tokens: DocumentTokens, start: int, end: int) -> list[Cut]:
@@ -364,17 +369,24 @@ class ContextChunker(Chunker):
             regions = [(0, len(document.text))]
         else:
             regions = [(r.start, r.end) for r in tokens.runs]
-        return [
-            self._make_chunk(tokens, *cut)
-            for start, end in regions
-            for cut in self.cut(tokens, start, end)
-        ]
+        cuts = [cut for start, end in regions for cut in self.cut(tokens, start, end)]
+        joiner = Joiner(
+            tokens.count, self.max_tokens, lambda at: tokens.run_at(at).section, self.cross_sections
+        )
+        placed = merge_short(joiner, cuts, self.min_chars) if self.min_chars else cuts
+        return [self._make_chunk(tokens, *p) for p in placed]
 
-    def _make_chunk(self, tokens: DocumentTokens, start: int, end: int, count: int) -> Chunk:
+    def _make_chunk(
+        self, tokens: DocumentTokens, start: int, end: int, count: int, anchor: int = -1
+    ) -> Chunk:
+        """The chunk ``text[start:end]``, filed under the section at ``anchor`` (its start by
+        default), with its context around the part from ``anchor`` on."""
         document = tokens.document
         text = document.text[start:end]
-        span = tokens.span_at(start)
-        c_start, c_end = tokens.context(start, end, self.context_mode, self.context_tokens)
+        anchor = max(anchor, start)
+        span, section = tokens.span_at(start), tokens.span_at(anchor)
+        c_start, c_end = tokens.context(anchor, end, self.context_mode, self.context_tokens)
+        c_start = min(c_start, start)
         return Chunk(
             id=Chunk.make_id(document.id, start, end, text),
             doc_id=document.id,
@@ -383,12 +395,12 @@ class ContextChunker(Chunker):
             end=end,
             source=document.source,
             title=document.title,
-            section=span.section if span is not None else (),
+            section=section.section if section is not None else (),
             page=span.page if span is not None else None,
             context=document.text[c_start:c_end],
             context_start=c_start,
             context_end=c_end,
-            metadata={"tokens": count},
+            metadata=chunk_metadata(document, span.page if span is not None else None, count),
         )
 
 

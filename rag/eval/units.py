@@ -145,7 +145,7 @@ def make_chunker(
     from rag.chunking import get_chunker
 
     if chunking == "sentence":
-        return OneSentenceChunker(max_tokens=chunk_tokens)
+        return OneSentenceChunker(max_tokens=chunk_tokens, min_chars=0)  # one sentence each
     if chunking == "record":
         return get_chunker(name, max_tokens=RECORD_MAX_TOKENS)
     if chunking != "packed":
