@@ -152,7 +152,7 @@ def load_file(
     """Parse one file. ``format`` forces a connector (see :data:`CONNECTORS`)."""
     path = Path(path)
     source = display_name(str(path.parent.resolve() / path.name))
-    return _load(
+    return load_entry(
         path,
         id=display_name(path.as_posix()),
         source=source,
@@ -207,18 +207,18 @@ def load_directory(
             from connectors.unstructured import require_unstructured
 
             require_unstructured()  # a missing extra is one ImportError, not an error per file
-    includes = [_compile_glob(p) for p in include]
-    excludes = [_compile_glob(p) for p in exclude]
+    includes = [compile_glob(p) for p in include]
+    excludes = [compile_glob(p) for p in exclude]
     base = root.resolve()
     limits = limits or Limits()
     for entry in sorted(walk(root, follow_links=follow_links), key=lambda e: e.rel):
-        if not _selected(entry, includes, excludes):
+        if not is_selected(entry, includes, excludes):
             continue
         source = display_name(str(base / entry.rel))
         if entry.skip is not None:
             yield IngestError(source, entry.skip)
             continue
-        yield _load(
+        yield load_entry(
             root / entry.rel,
             id=display_name(entry.rel),
             source=source,
@@ -238,20 +238,20 @@ def count_files(
 ) -> int:
     """How many items :func:`load_directory` yields for these arguments (a walk, nothing read):
     a progress bar's total."""
-    includes = [_compile_glob(p) for p in include]
-    excludes = [_compile_glob(p) for p in exclude]
+    includes = [compile_glob(p) for p in include]
+    excludes = [compile_glob(p) for p in exclude]
     entries = walk(Path(root), follow_links=follow_links)
-    return sum(1 for entry in entries if _selected(entry, includes, excludes))
+    return sum(1 for entry in entries if is_selected(entry, includes, excludes))
 
 
-def _selected(entry: Entry, includes: list, excludes: list) -> bool:
+def is_selected(entry: Entry, includes: list, excludes: list) -> bool:
     if entry.folder:  # a folder's record matters whatever the file patterns; not if excluded
         return not any(_matches(m, entry.rel) or _matches(m, entry.rel + "/") for m in excludes)
     rel = entry.rel
     return any(_matches(m, rel) for m in includes) and not any(_matches(m, rel) for m in excludes)
 
 
-def _load(
+def load_entry(
     path: Path,
     *,
     id: str,
@@ -343,7 +343,7 @@ def _looks_like_html(head: bytes) -> bool:
     return start.startswith(b"<?xml") and b"<html" in start[:2048]
 
 
-def _compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
+def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     """A glob as a regex, and whether it applies to the file name only (no ``/`` in it)."""
     i, out = 0, []
     while i < len(pattern):

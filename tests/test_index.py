@@ -141,11 +141,13 @@ def slow(items):
     for item in items:
         yield item
         time.sleep(0.05)
-        print("yielded", flush=True)
+
+def taken(path):  # a file stored and committed (batch_chunks=1: each file on its own)
+    print("yielded", flush=True)
 
 index = Index(sys.argv[1], IndexConfig(encoders=[EncoderEntry("minilm")], store=sys.argv[3],
               chunker_options={"max_tokens": 64}))
-index.ingest(slow(load_directory(sys.argv[2])), batch_chunks=1)
+index.ingest(slow(load_directory(sys.argv[2])), batch_chunks=1, progress=taken)
 print("done", flush=True)
 """
 

@@ -104,6 +104,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: as long as it takes; 0: fail at once)",
     )
     p.add_argument("--no-progress", action="store_true", help="print no progress bar at all")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="parse, chunk and embed on Ray workers, files sharded across them (needs "
+        "pip install 'situated-rag[ray]'); ADDRESS: a running cluster (HOST:PORT or "
+        "ray://HOST:PORT), default: a local Ray started for the run",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --ray: at most N shards at once (a local Ray gets N CPUs; default: all CPUs)",
+    )
+    p.add_argument(
+        "--ray-shard-files",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --ray: files per shard, the unit a dead worker's retry redoes and the driver "
+        "commits (default: 4)",
+    )
     p.set_defaults(func=run)
 
 
@@ -142,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
     from rag.index.admin import discard_unwritten
 
     path = input_path(args.path)
+    if args.ray is None and (args.ray_workers or args.ray_shard_files):
+        raise ValueError("--ray-workers and --ray-shard-files need --ray")
+    if args.ray is not None:  # before anything is written: a missing extra says what to install
+        from rag.distributed import require_ray
+
+        require_ray(local=not args.ray)
     if args.dsn:  # how the index's pgvector stores find their database (never in index.json)
         os.environ["RAG_PGVECTOR_DSN"] = args.dsn
     created = not args.index.exists()  # a new index that stores nothing leaves no folder
@@ -216,12 +247,36 @@ def ingest(args: argparse.Namespace, index: Index, path: Path) -> IngestReport:
         prune = None
 
     bar = FileBar(total_files(args, path), enabled=not args.no_progress)
+    if args.ray is not None:
+        try:
+            return ray_ingest(args, index, path, bar)
+        finally:
+            bar.close()
     try:
         return index.ingest(
             items, prune_missing_under=prune, progress=bar.file_done, on_chunks=bar.chunks_done
         )
     finally:
         bar.close()
+
+
+def ray_ingest(args: argparse.Namespace, index: Index, path: Path, bar: FileBar) -> IngestReport:
+    from rag.distributed import ray_ingest
+    from rag.distributed.driver import DEFAULT_SHARD_FILES
+
+    return ray_ingest(
+        index,
+        path,
+        address=args.ray or None,
+        workers=args.ray_workers,
+        shard_files=args.ray_shard_files or DEFAULT_SHARD_FILES,
+        include=args.include or ["**/*"],
+        exclude=args.exclude,
+        follow_links=args.follow_links,
+        prune=args.prune,
+        progress=bar.file_done,
+        on_chunks=bar.chunks_done,
+    )
 
 
 def total_files(args: argparse.Namespace, path: Path) -> int | None:

@@ -27,6 +27,7 @@ from rag.index.external import drop_external, pgvector_table
 from rag.index.ingest import Ingestion, IngestReport, Target, remove_documents
 from rag.index.lock import WriterLock, commit_state
 from rag.index.names import check_request
+from rag.index.prefetch import DEFAULT_DEPTH, consume_beside
 from rag.index.residual import ResidualQueries, residual_store_vectors
 from rag.index.snapshot import TextlessStore
 from rag.types import Chunk, Hit
@@ -276,6 +277,7 @@ class Index:
         progress: Callable[[str], None] | None = None,
         on_chunks: Callable[[int], None] | None = None,
         embedders: Mapping[str, Callable[[Sequence[Chunk]], Any]] | None = None,
+        prefetch: int = DEFAULT_DEPTH,
     ) -> IngestReport:
         """Add new and changed documents; skip unchanged ones; report failures.
 
@@ -283,6 +285,8 @@ class Index:
         were not in ``documents`` are removed (a deleted file's chunks go only when asked).
         ``embedders``: per encoder name, what embeds its chunks instead of
         :meth:`chunk_embedder` (vectors computed elsewhere, :mod:`rag.distributed`).
+        ``prefetch``: how many documents parsing may run ahead of embedding, which works in a
+        second thread (0: one thread, in turn).
         """
         from rag.chunking import get_chunker
 
@@ -303,7 +307,11 @@ class Index:
                 self.docstore, chunker, targets, batch_chunks=batch_chunks, progress=progress
             )
             run.on_chunks, run.before_write = on_chunks, self._save_config  # at the first batch
-            return run.run(documents, prune_missing_under=prune_missing_under)
+            return consume_beside(  # parsing here, embedding beside it: the two overlap
+                lambda items: run.run(items, prune_missing_under=prune_missing_under),
+                documents,
+                prefetch,
+            )
 
     def remove(self, doc_ids: Sequence[str]) -> None:
         """Remove documents (by id, which is their source path) from every store."""
@@ -391,25 +399,10 @@ class Index:
         return above(hits, min_score)
 
     def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "index": str(self.root),
-            "format": self.config.format,
-            "store": self.config.store,
-            "chunker": {"name": self.config.chunker, **self.config.chunker_options},
-            "files": len(self.docstore.files),
-            "chunks": self.docstore.chunk_count(),
-            "encoders": [],
-        }
-        for entry in self.config.encoders:
-            row: dict[str, Any] = {
-                "name": entry.name,
-                "kind": entry.kind,
-                "situated": entry.situated,
-                "residual": entry.residual,
-            }
-            row["vectors" if entry.kind == "dense" else "chunks"] = self.store(entry.name).count()
-            info["encoders"].append(row)
-        return info
+        """What ``rag info`` prints: settings, counts and each encoder's stored count."""
+        from rag.index.info import index_info
+
+        return index_info(self)
 
 
 def _entry(name: str, situated: str, residual: float | None = None) -> EncoderEntry:

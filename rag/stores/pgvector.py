@@ -270,7 +270,7 @@ class PgVectorStore(Store):
             self._delete_where("doc_id", doc_ids)
 
     def _delete_where(self, column: str, values: Sequence[str]) -> None:
-        if self._dim is None or not values:
+        if not self._present() or not values:
             return
         self._conn.execute(
             self._sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
@@ -282,12 +282,12 @@ class PgVectorStore(Store):
     # -- reads ---------------------------------------------------------------------------------
 
     def count(self) -> int:
-        if self._dim is None:
+        if not self._present():
             return 0
         return int(self._conn.execute(self._q("SELECT count(*) FROM {t}")).fetchone()[0])
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        if self._dim is None or not ids:
+        if not self._present() or not ids:
             return set()
         got = self._conn.execute(
             self._q("SELECT id FROM {t} WHERE id = ANY(%s)"), ([esc(i) for i in set(ids)],)
@@ -295,12 +295,12 @@ class PgVectorStore(Store):
         return {unesc(r[0]) for r in got}
 
     def ids(self) -> list[str]:
-        if self._dim is None:
+        if not self._present():
             return []
         return [unesc(r[0]) for r in self._conn.execute(self._q("SELECT id FROM {t} ORDER BY id"))]
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
-        if self._dim is None or not ids:
+        if not self._present() or not ids:
             return []
         got = self._conn.execute(
             self._q(f"SELECT {_COLUMNS} FROM {{t}} WHERE id = ANY(%s)"),
@@ -311,7 +311,7 @@ class PgVectorStore(Store):
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of the known ``ids`` (for MMR's similarities)."""
-        if self._dim is None or not ids:
+        if not self._present() or not ids:
             return {}
         got = self._conn.execute(
             self._q("SELECT id, embedding::text FROM {t} WHERE id = ANY(%s)"),
@@ -329,7 +329,7 @@ class PgVectorStore(Store):
     ) -> list[list[tuple[Chunk, float]]]:
         check_k(k)
         queries = as_matrix(vectors)
-        if self._dim is None:
+        if not self._present():
             return [[] for _ in range(queries.shape[0])]
         if queries.shape[1] != self._dim:
             raise ValueError(f"query has {queries.shape[1]} dimensions, the store {self._dim}")
@@ -376,6 +376,13 @@ class PgVectorStore(Store):
                 [_vector_text(query), *params, _vector_text(query), k],
             )
             return [(_chunk(r), float(r[13])) for r in got]
+
+    def _present(self) -> bool:
+        """Whether the table exists, looking again when it did not: another process (a Ray
+        worker, a writer beside a reader) may have created it since this store opened."""
+        if self._dim is None:
+            self._dim = self._stored_dim()
+        return self._dim is not None
 
     def refresh(self) -> bool:
         """Look again for the table when it did not exist (another process may have made it);
