@@ -41,6 +41,28 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     write_atomic(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
+def remove_stale_temps(folder: str | os.PathLike[str]) -> None:
+    """Delete temp files :func:`write_atomic` left in ``folder`` when its process was killed.
+
+    A temp file names its writer's pid; one whose process is gone can never be renamed into
+    place, so it is only litter. A live writer's temp file (another process mid-write) is kept.
+    """
+    for entry in Path(folder).glob(".*.tmp"):
+        pid = entry.name[: -len(".tmp")].rpartition(".")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's), or we cannot tell: keep its file
+    return True
+
+
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
     """Make new directory entries in ``folder`` durable (POSIX; Windows cannot open a folder)."""
     if os.name == "nt":

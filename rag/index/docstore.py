@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
-from rag.files import file_state, write_json_atomic
+from rag.files import file_state, remove_stale_temps, write_json_atomic
 from rag.index import chunkfile
 from rag.types import Chunk, Document, sha256_hex
 
@@ -93,6 +93,8 @@ class Docstore:
             if old not in named:
                 old.unlink(missing_ok=True)
         self._replaced.clear()
+        for folder in (self.root, self.root / "docstore"):  # litter of a killed writer
+            remove_stale_temps(folder)
 
     def known_hashes(self) -> dict[str, str]:
         """Source path -> content hash of every indexed file (lets connectors skip parsing)."""

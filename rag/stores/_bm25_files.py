@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.files import file_state, fsync_dir, read_meta, write_synced
+from rag.files import file_state, fsync_dir, read_meta, remove_stale_temps, write_synced
 from rag.stores._bm25_segments import Segment, SegmentChunks
 
 
@@ -198,3 +198,4 @@ def remove_unlisted(folder: Path, segments: Sequence[Segment]) -> None:
         for file in entry.glob("dead-*.npy"):
             if file.name != segment.dead_file:
                 file.unlink(missing_ok=True)
+    remove_stale_temps(folder)

@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from rag.base import Store
-from rag.files import file_state, fsync_dir, read_meta, write_atomic, write_synced
+from rag.files import (
+    file_state,
+    fsync_dir,
+    read_meta,
+    remove_stale_temps,
+    write_atomic,
+    write_synced,
+)
 from rag.stores._codec import (
     as_matrix,
     check_k,
@@ -322,6 +329,7 @@ class MemoryStore(Store):
         for entry in folder.iterdir():  # segments no longer listed, or left by a killed write
             if entry.name.startswith("seg-") and entry.name not in live:
                 shutil.rmtree(entry, ignore_errors=True)
+        remove_stale_temps(folder)
 
 
 def _empty_meta() -> dict[str, Any]:
