@@ -4,6 +4,7 @@ no text; every chunk and hit still reads back whole (issue 13, bounded storage).
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,3 +143,39 @@ def test_a_situated_vector_is_redone_when_only_its_context_changed(
     np.testing.assert_allclose(after, fresh.store("hash").vectors([pump.id])[pump.id], atol=1e-6)
     assert not np.allclose(before, after)
     assert report.chunks_embedded == len(list(index.all_chunks()))  # bm25 alone skipped none
+
+
+def test_hits_are_hydrated_from_many_threads_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fused retrievers hydrate their hits concurrently; a cache that evicts while other
+    threads read and fill it must neither raise nor hand back the wrong chunk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import rag.index.docstore as docstore_module
+
+    store = Docstore(tmp_path)
+    chunker = get_chunker("token", max_tokens=8)
+    whole: dict[str, Chunk] = {}
+    for n in range(300):
+        doc = _document(f"document {n} " + PARAGRAPHS[n % 60], doc_id=f"/docs/{n}.md")
+        chunks = chunker.chunk(doc)
+        store.put(doc, chunks, ["bm25"])
+        whole.update((c.id, c) for c in chunks)
+    store.save_manifest()
+    size = store.path_of("/docs/0.md").stat().st_size
+    monkeypatch.setattr(docstore_module, "CACHED_BYTES", 150 * size)  # holds half of them
+    reader = Docstore(tmp_path)
+    bare = [replace(c, text="", context="") for c in whole.values()]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often enough to hit a race in every run
+
+    def hydrate(offset: int) -> bool:
+        batch = bare[offset:] + bare[:offset]
+        return all(got == whole[c.id] for c, got in zip(batch, reader.whole(batch), strict=True))
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(pool.map(hydrate, range(0, len(bare), len(bare) // 16)))
+    finally:
+        sys.setswitchinterval(interval)

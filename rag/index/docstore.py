@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
@@ -42,6 +43,8 @@ class Docstore:
         self._replaced: list[Path] = []  # files to remove once the manifest is saved
         self._ids: dict[str, frozenset[str]] = {}  # per document, its chunk ids (lazily)
         self._parsed: OrderedDict[Path, tuple[chunkfile.ChunkFile, int]] = OrderedDict()
+        self._parsed_bytes = 0
+        self._cache_lock = threading.Lock()  # fused retrievers hydrate hits from many threads
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -113,9 +116,11 @@ class Docstore:
     def _file_of(self, doc_id: str, *, cache: bool) -> chunkfile.ChunkFile | None:
         for _ in range(2):
             path = self.path_of(doc_id)
-            if path in self._parsed:
-                self._parsed.move_to_end(path)
-                return self._parsed[path][0]
+            with self._cache_lock:
+                held = self._parsed.get(path)
+                if held is not None:
+                    self._parsed.move_to_end(path)
+                    return held[0]
             try:
                 raw = path.read_bytes()
             except FileNotFoundError:
@@ -124,9 +129,12 @@ class Docstore:
                 return None
             parsed = chunkfile.ChunkFile(json.loads(raw))
             if cache:
-                self._parsed[path] = (parsed, len(raw))
-                while sum(size for _, size in self._parsed.values()) > CACHED_BYTES:
-                    self._parsed.popitem(last=False)
+                with self._cache_lock:
+                    if path not in self._parsed:
+                        self._parsed[path] = (parsed, len(raw))
+                        self._parsed_bytes += len(raw)
+                    while self._parsed_bytes > CACHED_BYTES and self._parsed:
+                        self._parsed_bytes -= self._parsed.popitem(last=False)[1][1]
             return parsed
         return None
 
