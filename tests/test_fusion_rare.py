@@ -2,7 +2,8 @@
 
 BM25 lists only chunks holding a query term, so a rare word's list is short: before, it was
 normalised against its own one or two scores (a list of one counted for nothing) and the match
-sank below every dense hit. Now the chunks such a list leaves out score 0 in its background.
+sank below every dense hit. Now the chunks such a list leaves out score 0 in its background,
+and the list weighs more the fewer chunks it holds.
 """
 
 from __future__ import annotations
@@ -45,3 +46,29 @@ def test_exhausted_stats_pad_with_zeros() -> None:
     assert stats is not None
     assert stats.max == 4.0 and stats.min == 0.0 and abs(stats.mean - 0.04) < 1e-9
     assert exhausted_stats({"a": 0.0}, depth=10, skip=5) is None
+
+
+def test_a_dense_encoder_does_not_reorder_a_rare_terms_few_matches() -> None:
+    """Only three chunks hold the query's word; BM25 ranks ``a`` first by a little and the
+    dense encoder, which cannot read the rare word, prefers ``c`` by a lot. The rarity weight
+    keeps BM25's order at the top; without it the dense encoder's order wins."""
+    from dataclasses import replace
+
+    from rag.retrieval.combine import DEFAULT_FUSION
+
+    dense = {"c": 0.62, "b": 0.55, **dense_run(), "a": 0.31}
+    runs = {"minilm": dense, "bm25": {"a": 2.4, "b": 2.3, "c": 2.2}}
+    top = list(fuse(runs, "default", k=3, depth=100, lexical={"bm25"}))
+    assert top[0] == "a"
+    unweighted = replace(DEFAULT_FUSION, rare_weight=0.0)
+    assert list(fuse(runs, unweighted, k=3, depth=100, lexical={"bm25"}))[0] == "c"
+
+
+def test_rare_weight_is_recorded_and_checked() -> None:
+    import pytest
+
+    from rag.retrieval.combine import DEFAULT_FUSION, FusionConfig
+
+    assert FusionConfig.from_json(DEFAULT_FUSION.to_json()) == DEFAULT_FUSION
+    with pytest.raises(ValueError, match="rare_weight"):
+        FusionConfig("combsum-zscore", rare_weight=-1.0)

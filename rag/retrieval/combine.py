@@ -31,8 +31,10 @@ The default (:data:`DEFAULT_FUSION`), chosen from measurements on SciFact (train
 test for reporting), Climate-FEVER and HotpotQA with MiniLM + BM25 + WordLlama (BENCHMARKS.md,
 "Multi-embedder fusion"): CombSUM of z-scores (Montague & Aslam, CIKM 2001) against each
 encoder's background statistics (``skip=5``), a chunk missing from a list credited with that
-list's lowest z-score (it ranks at or below the cut-off there), and prior weights
-:data:`PRIOR_WEIGHTS` per registered encoder. Why:
+list's lowest z-score (it ranks at or below the cut-off there), prior weights
+:data:`PRIOR_WEIGHTS` per registered encoder, and a lexical list that ran out of matching
+chunks before its depth weighted up by how few it found (:data:`RARE_WEIGHT`, see
+:func:`fuse`). Why:
 
 - z-scores matched or beat min-max and dbsf (a chunk missing from a list at that list's minimum)
   on every set; RRF (LangChain's EnsembleRetriever) throws the scores away and fell below BM25
@@ -51,6 +53,7 @@ list's lowest z-score (it ranks at or below the cut-off there), and prior weight
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -66,6 +69,8 @@ StatsSource = Literal["candidates", "background", "calibration", "corpus"]
 STATS_SOURCES: tuple[str, ...] = ("candidates", "background", "calibration", "corpus")
 # Prior weights of registered encoders under the default fusion (see the module docstring).
 PRIOR_WEIGHTS: dict[str, float] = {"wordllama": 0.5}
+# Weight of an exhausted lexical list's rarity under the default fusion (see fuse()).
+RARE_WEIGHT = 4.0
 # Per-query whole-corpus statistics: (encoder name, query index in the batch) -> ScoreStats.
 CorpusStats = Callable[[str, int], ScoreStats]
 
@@ -85,6 +90,8 @@ class FusionConfig:
     missing: Literal["zero", "min"] | None = None
     k_rrf: float | None = None
     skip: int = 5
+    # an exhausted lexical list of n of ``depth`` chunks weighs 1 + rare_weight * ln(depth / n)
+    rare_weight: float = 0.0
 
     def __post_init__(self) -> None:
         from rag.retrieval.fusion import get_fusion
@@ -102,6 +109,10 @@ class FusionConfig:
             raise ValueError(f"fusion {self.method!r} takes no k_rrf")
         if self.skip < 0:
             raise ValueError(f"skip must be >= 0, got {self.skip}")
+        if self.rare_weight < 0:
+            raise ValueError(f"rare_weight must be >= 0, got {self.rare_weight}")
+        if self.rare_weight and "weights" not in params:
+            raise ValueError(f"fusion {self.method!r} takes no weights (rare_weight)")
 
     @property
     def label(self) -> str:
@@ -133,6 +144,7 @@ class FusionConfig:
             "missing": self.missing,
             "k_rrf": self.k_rrf,
             "skip": self.skip,
+            "rare_weight": self.rare_weight,
         }
 
     @classmethod
@@ -141,7 +153,12 @@ class FusionConfig:
 
 
 DEFAULT_FUSION = FusionConfig(
-    method="combsum-zscore", stats="background", weights=dict(PRIOR_WEIGHTS), missing="min", skip=5
+    method="combsum-zscore",
+    stats="background",
+    weights=dict(PRIOR_WEIGHTS),
+    missing="min",
+    skip=5,
+    rare_weight=RARE_WEIGHT,
 )
 
 
@@ -258,7 +275,12 @@ def fuse(
     background statistics such a run shorter than ``depth`` is exhausted: its background is
     its tail plus those zeros (:func:`exhausted_stats`) and a chunk it lacks is credited with
     the zero, so the one chunk holding a rare word stands far out of its list, as it should,
-    instead of being normalised against nothing.
+    instead of being normalised against nothing. Its weight is also multiplied by
+    ``1 + config.rare_weight * ln(depth / n)`` (``n`` the chunks it listed): that only ``n``
+    chunks hold any query term is evidence in itself, as a rare term's IDF is, and without it
+    a dense encoder's confident ordering of the other chunks reorders the few that hold the
+    query's words (BENCHMARKS.md, "Rare-term matches in fusion"; the default's weight was
+    chosen on queries over three other novels than the ones reported).
     """
     from rag.retrieval.fusion import get_fusion
 
@@ -266,6 +288,7 @@ def fuse(
     names = list(runs)
     stats: dict[str, ScoreStats] | None = None
     floors: dict[str, float] = {}
+    rarity: dict[str, float] = {}
     if config.stats == "background":
         stats = {}
         for name, ranking in runs.items():
@@ -273,6 +296,7 @@ def fuse(
             if name in lexical and depth is not None and 0 < len(ranking) < depth:
                 found = exhausted_stats(ranking, depth, config.skip)
                 floors[name] = 0.0
+                rarity[name] = 1.0 + config.rare_weight * math.log(depth / len(ranking))
             if found is not None:
                 stats[name] = found
     elif config.stats == "calibration":
@@ -288,6 +312,11 @@ def fuse(
             raise ValueError("stats='corpus' needs every unit's score (evaluation only)")
         stats = {n: corpus_stats(n) for n in names}
     options = config.options(names, stats)
+    if config.rare_weight and rarity:
+        weights = dict(options.get("weights", {}))
+        for name, factor in rarity.items():
+            weights[name] = weights.get(name, 1.0) * factor
+        options["weights"] = weights
     if floors and "floors" in inspect.signature(get_fusion(config.method)).parameters:
         options["floors"] = floors
     fused = get_fusion(config.method)(runs, k=k, **options)
