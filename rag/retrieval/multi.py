@@ -138,6 +138,16 @@ class FusionRetriever(Retriever):
         ]
         return {name: future.result() for name, future in futures}
 
+    def _lexical_depth(self, depth: int) -> int:
+        """``depth``, or fewer when the lexical stores hold fewer chunks: a list of every chunk
+        of a small index is complete, not exhausted, and its rarity is judged against them."""
+        sizes = [
+            r.store.count()  # type: ignore[attr-defined]
+            for r in self.retrievers
+            if r.name in self.lexical
+        ]
+        return max(1, min([depth, *sizes])) if sizes else depth
+
     def fuse_runs(
         self,
         runs: Mapping[str, Sequence[Hit]],
@@ -156,7 +166,7 @@ class FusionRetriever(Retriever):
             k=k,
             calibration=self.calibration,
             source=self.name,
-            depth=depth or self.candidates,
+            depth=self._lexical_depth(depth or self.candidates),
             lexical=self.lexical,
         )
         if self.relevance is None:
