@@ -110,3 +110,19 @@ def test_rag_search_reranks_with_a_model_folder(tmp_path: Path, capsys) -> None:
     assert len(rows) == 2 and all("rerank:ce" in r["components"] for r in rows)
     assert main([*argv, "--rerank", str(tmp_path / "nope")]) == 2
     assert "no cross-encoder model folder" in capsys.readouterr().err
+
+
+def test_a_reranked_retriever_keeps_its_order_through_both_adapters() -> None:
+    pytest.importorskip("langchain_core")
+    pytest.importorskip("llama_index.core")
+    from rag.adapters.langchain import as_langchain_retriever
+    from rag.adapters.llamaindex import as_llamaindex_retriever
+
+    retriever = RerankingRetriever(ListRetriever(), OverlapReranker(), candidates=5)
+    query = "storm after the barometer fell"
+    docs = as_langchain_retriever(retriever, k=2).invoke(query)
+    assert [d.page_content for d in docs] == [TEXTS[3], TEXTS[0]]
+    assert docs[0].metadata["rank_overlap"] == 1 and docs[0].metadata["rank_first"] == 4
+    nodes = as_llamaindex_retriever(retriever, k=2).retrieve(query)
+    assert [n.node.get_content() for n in nodes] == [TEXTS[3], TEXTS[0]]
+    assert nodes[0].node.metadata["score_overlap"] == 5.0
