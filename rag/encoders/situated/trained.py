@@ -10,7 +10,8 @@ encoding costs what ``late`` costs; queries go through the same adapted model.
 ``adapter`` is a file path or the name of one shipped in ``rag/encoders/situated/adapters``
 (default: the base encoder's name, e.g. ``minilm``). The adapter file records the
 ``context_weight`` it was trained with (late chunking's ``l2(s + beta * w)``, ``w`` the window
-pooled whole); it is the default here, so a chunk is read as it was in training.
+pooled whole); it is the default here, so a chunk is read as it was in training. Windows are
+:data:`TRAINED_WINDOW_TOKENS` long unless the adapter file says otherwise (``window_tokens``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from rag.base import Encoder
 
 ADAPTER_DIR = Path(__file__).with_name("adapters")
+# Tokens per late-chunking window, unless the adapter file names its own: on SciFact's *train*
+# queries 128 beat 256 and 512 (nDCG@10 0.6868 / 0.6702 / 0.6636; BENCHMARKS.md, "Trained
+# situated encoder"): MiniLM reads a chunk best beside its title and its nearest text.
+TRAINED_WINDOW_TOKENS = 128
 
 
 def shipped_adapters() -> list[str]:
@@ -88,6 +93,7 @@ class TrainedLateEncoder(LateChunkingEncoder):
         self.adapter_file = adapter_path(adapter if adapter is not None else base.name)
         _, info, _ = read_adapter(self.adapter_file)
         late.setdefault("context_weight", float(info.get("context_weight", 0.0)))
+        late.setdefault("window_tokens", int(info.get("window_tokens", TRAINED_WINDOW_TOKENS)))
         super().__init__(adapted_encoder(base, self.adapter_file), **late)
 
     def options(self) -> dict[str, Any]:
