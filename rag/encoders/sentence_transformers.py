@@ -269,6 +269,15 @@ class SentenceTransformerEncoder(Encoder):
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     @contextlib.contextmanager
+    def forward_context(self, count: int) -> Iterator[None]:
+        """What a forward pass of this encoder's torch model runs under (its backend's bf16
+        autocast, the free cores), for callers that run the model themselves: late chunking
+        must not run at float32's speed beside plain vectors made in bf16."""
+        self._resolve_backend()
+        with self._torch_context(count):
+            yield
+
+    @contextlib.contextmanager
     def _torch_context(self, count: int) -> Iterator[None]:
         """bf16 autocast when that is the backend (not for a query or two: autocast's casts cost
         more than they save on one short text, measured 25 ms against 20 ms), and intra-op threads set to the free cores

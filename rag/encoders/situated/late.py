@@ -15,6 +15,7 @@ model, not pooled).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -264,7 +265,8 @@ class LateChunkingEncoder(SituatedEncoder):
         pooled_index: list[int] = []
         window_rows: list[torch.Tensor] = []
         window_of: list[int] = []  # per pooled row: its window's row in window_rows
-        with torch.inference_mode():
+        forward = getattr(self.base, "forward_context", None)  # bf16 when the base uses it
+        with forward(len(chunks)) if forward else contextlib.nullcontext(), torch.inference_mode():
             for batch in batches:
                 width = max(len(j.input_ids) for j in batch)
                 ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
