@@ -136,3 +136,25 @@ def test_cli_without_encoder_flags_keeps_the_index_encoders(tmp_path: Path) -> N
     assert main(base) == 0  # no --encoder: bm25 only, no default minilm added
     assert [e.name for e in Index(root).config.encoders] == ["bm25"]
     assert Index(root).search("krill", k=1)[0].chunk.source.endswith("b.md")
+
+
+def test_the_trained_window_is_pinned_and_older_indexes_keep_theirs(tmp_path: Path) -> None:
+    """A later default window must not mix two window lengths in one index: a new trained
+    entry records the window it is built with, and an index.json written before windows were
+    recorded is read with the 512 tokens its vectors were made with."""
+    from rag.encoders.situated.trained import TRAINED_WINDOW_TOKENS
+
+    config = IndexConfig(encoders=[EncoderEntry("minilm", "dense", "trained")], store="memory")
+    written = config.to_json()
+    assert written["encoders"][0]["window_tokens"] == TRAINED_WINDOW_TOKENS
+    assert IndexConfig.from_json(written) == config
+
+    legacy = json.loads(json.dumps(written))
+    del legacy["encoders"][0]["window_tokens"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "index.json").write_text(json.dumps(legacy), "utf-8")
+    old = Index(tmp_path / "old")
+    entry = old.config.entry("minilm")
+    assert entry.window_tokens == 512
+    assert old._situated(entry).window_tokens == 512
+    assert EncoderEntry("minilm", "dense", "late").window_tokens is None

@@ -49,8 +49,15 @@ class EncoderEntry:
     kind: Kind | None = None
     situated: str = "plain"
     residual: float | None = None  # absent in older index.json files: read as None
+    # the trained mode's late-chunking window, pinned when the entry is made, so that a later
+    # default never mixes two window lengths in one index (absent in older files: see from_json)
+    window_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        if self.window_tokens is None and self.situated.partition(":")[0] == "trained":
+            from rag.encoders.situated.trained import TRAINED_WINDOW_TOKENS
+
+            self.window_tokens = TRAINED_WINDOW_TOKENS
         if self.kind is None:
             from rag.encoders.registry import encoder_kind
 
@@ -87,7 +94,11 @@ class IndexConfig:
             raise ValueError(f"encoder names must be unique, got {names}")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for entry in data["encoders"]:  # only trained entries have a window to pin
+            if entry.get("window_tokens") is None:
+                entry.pop("window_tokens", None)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IndexConfig:
@@ -96,7 +107,7 @@ class IndexConfig:
                 f"index format {data.get('format')!r} is not supported "
                 f"(this version reads {', '.join(map(str, READABLE_FORMATS))})"
             )
-        encoders = [EncoderEntry(**e) for e in data["encoders"]]
+        encoders = [EncoderEntry(**_pinned(e)) for e in data["encoders"]]
         return cls(**{**data, "encoders": encoders})
 
     def entry(self, name: str) -> EncoderEntry:
@@ -107,6 +118,14 @@ class IndexConfig:
 
     def names(self) -> list[str]:
         return [e.name for e in self.encoders]
+
+
+def _pinned(entry: dict[str, Any]) -> dict[str, Any]:
+    """An encoder entry as read: a trained entry written before windows were pinned was built
+    with the late-chunking default of then, 512 tokens."""
+    if str(entry.get("situated", "")).startswith("trained") and "window_tokens" not in entry:
+        return {**entry, "window_tokens": 512}
+    return entry
 
 
 def chunker_settings(name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -235,7 +235,8 @@ class Index:
                 mode = f"{mode}:{self.root / argument}"
             else:
                 mode = entry.situated
-            self._situated_encoders[key] = get_situated(mode, self.encoder(entry.name))
+            pinned = {"window_tokens": entry.window_tokens} if entry.window_tokens else {}
+            self._situated_encoders[key] = get_situated(mode, self.encoder(entry.name), **pinned)
         return self._situated_encoders[key]
 
     def forget_situated(self, name: str) -> None:

@@ -131,8 +131,9 @@ def _tune(
     )
     train_seconds = time.perf_counter() - t0
     situated = f"trained:{TUNED}/{name}.npz"
-    entries = [
-        replace(e, situated=situated) if e.name == name else e for e in index.config.encoders
+    entries = [  # every chunk is re-embedded, so at today's default window
+        replace(e, situated=situated, window_tokens=None) if e.name == name else e
+        for e in index.config.encoders
     ]
     index.config = replace(index.config, encoders=entries)
     index.forget_situated(name)
