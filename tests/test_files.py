@@ -29,3 +29,22 @@ def test_temps_of_dead_writers_are_removed_and_live_ones_kept(tmp_path: Path) ->
     assert not dead.exists()
     assert live.exists() and other.exists()
     assert (tmp_path / "meta.json").read_text() == "{}"
+
+
+def test_the_docstore_sweeps_a_killed_writers_temp_files_on_its_first_save(tmp_path: Path) -> None:
+    from rag.index.docstore import Docstore
+    from rag.types import Document, sha256_hex
+
+    (tmp_path / "docstore").mkdir()
+    stale = [
+        tmp_path / f".manifest.json.{_dead_pid()}.tmp",
+        tmp_path / "docstore" / f".abc.json.{_dead_pid()}.tmp",
+    ]
+    for path in stale:
+        path.write_text("half")
+    store = Docstore(tmp_path)
+    doc = Document(id="/d.md", text="one two", source="/d.md", content_hash=sha256_hex("x"))
+    store.put(doc, [], ["bm25"])
+    store.save_manifest()
+    assert not any(path.exists() for path in stale)
+    assert (tmp_path / "manifest.json").is_file()

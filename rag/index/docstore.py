@@ -44,6 +44,7 @@ class Docstore:
         self._ids: dict[str, frozenset[str]] = {}  # per document, its chunk ids (lazily)
         self._parsed: OrderedDict[Path, tuple[chunkfile.ChunkFile, int]] = OrderedDict()
         self._parsed_bytes = 0
+        self._swept = False  # temp files of killed writers removed (on the first save)
         self._cache_lock = threading.Lock()  # fused retrievers hydrate hits from many threads
 
     @property
@@ -96,8 +97,10 @@ class Docstore:
             if old not in named:
                 old.unlink(missing_ok=True)
         self._replaced.clear()
-        for folder in (self.root, self.root / "docstore"):  # litter of a killed writer
-            remove_stale_temps(folder)
+        if not self._swept:  # a killed writer's litter: once per writer (docstore/ is large)
+            for folder in (self.root, self.root / "docstore"):
+                remove_stale_temps(folder)
+            self._swept = True
 
     def known_hashes(self) -> dict[str, str]:
         """Source path -> content hash of every indexed file (lets connectors skip parsing)."""
