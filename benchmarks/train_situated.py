@@ -14,6 +14,7 @@ curve with the adapter's record to ``--log``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -27,19 +28,26 @@ from rag.tuning.situated import make_examples, tqdm_progress, tune_situated
 from rag.tuning.trainer import TrainSettings
 
 
+def is_dev_query(qid: str, fraction: float) -> bool:
+    """Whether a judged train query is held out of training, to choose settings on (a stable
+    hash of its id, so training and evaluation agree without a file between them)."""
+    return int(hashlib.sha256(qid.encode()).hexdigest()[:8], 16) % 1000 < fraction * 1000
+
+
 def examples_of(spec: str, base: object, args: argparse.Namespace) -> list:
     folder, _, chunking = spec.partition(":")
     use_train = not args.no_train_queries
     split = "train" if use_train and "train" in available_splits(folder) else None
     dataset = load_beir(folder, split or available_splits(folder)[0])
     units = chunked_units(dataset, make_chunker(args.chunk_tokens, chunking=chunking or "packed"))
-    judged = {"queries": dataset.queries, "qrels": dataset.qrels} if split == "train" else {}
+    qrels = {q: r for q, r in dataset.qrels.items() if not is_dev_query(q, args.dev_fraction)}
+    judged = {"queries": dataset.queries, "qrels": qrels} if split == "train" else {}
     examples = make_examples(
         base, units.chunks, seed=args.seed, window_tokens=args.window_tokens, **judged
     )  # type: ignore[arg-type]
     print(
         f"{Path(folder).name}: {len(units.chunks)} chunks, {len(examples)} examples"
-        + (f" ({len(dataset.qrels)} judged train queries)" if judged else " (corpus text only)"),
+        + (f" ({len(qrels)} judged train queries)" if judged else " (corpus text only)"),
         file=sys.stderr,
     )
     return examples
@@ -58,10 +66,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--first-layer", type=int, default=4, help="adapt blocks from this one")
     parser.add_argument("--window-tokens", type=int, default=256)
+    parser.add_argument(
+        "--encode-window",
+        type=int,
+        help="record this window length in the adapter, so the trained mode reads windows of it",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-seconds", type=float)
     parser.add_argument("--chunk-tokens", type=int, default=64)
     parser.add_argument("--no-train-queries", action="store_true", help="corpus text only")
+    parser.add_argument(
+        "--dev-fraction",
+        type=float,
+        default=0.0,
+        help="hold this share of the judged train queries out of training (see is_dev_query)",
+    )
     parser.add_argument(
         "--context-weight",
         type=float,
@@ -96,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         if step % 25 == 0:
             print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
 
-    info = {"datasets": [Path(s.partition(":")[0]).name for s in args.datasets]}
+    info: dict[str, object] = {
+        "datasets": [Path(s.partition(":")[0]).name for s in args.datasets],
+        "train_window_tokens": args.window_tokens,
+        "dev_fraction": args.dev_fraction,
+    }
+    if args.encode_window:
+        info["window_tokens"] = args.encode_window
     if args.init:
         info["initial"] = Path(args.init).name
     log = tune_situated(

@@ -89,7 +89,9 @@ def _open(data: bytes) -> Any:
     except PackageNotFoundError as exc:
         raise ConnectorError(f"invalid DOCX: {exc}") from exc
     except KeyError as exc:  # a zip without the parts a Word document needs
-        raise ConnectorError(f"invalid DOCX: missing part {exc}") from exc
+        named = re.search(r"named '([^']+)'", str(exc))  # zipfile: "There is no item named 'x'"
+        part = named.group(1) if named else "a part a Word document needs"
+        raise ConnectorError(f"invalid DOCX: missing part {part}") from exc
     except ValueError as exc:  # e.g. a .docm/.dotx content type python-docx refuses
         raise ConnectorError(f"invalid DOCX: {exc}") from exc
     except etree.XMLSyntaxError as exc:  # lxml's message names parser internals, not the file

@@ -28,6 +28,15 @@ class Entry:
     folder: bool = False  # a folder-level record (unreadable folder, folder link)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def one_line(path: str) -> str:
+    """``path`` with control characters (a newline in a file name) written as escapes, so a
+    report line names exactly one file."""
+    return path.translate(_CONTROL)
+
+
 def display_name(path: str) -> str:
     """``path`` with undecodable bytes written as ``\\xNN``: a name that can be stored as JSON,
     hashed and printed. The file itself is still opened by its real name."""

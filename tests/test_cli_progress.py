@@ -99,6 +99,27 @@ def test_nothing_ingested_exits_1_with_the_summary(
     assert "failed 1" in captured.out and "nothing ingested: the only file failed" in captured.err
 
 
+def test_a_name_with_a_newline_is_one_summary_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = many_docs(tmp_path / "docs", n=1, paragraphs=2)
+    (docs / "bro\nken.pdf").write_bytes(b"%PDF-1.4 not really")
+    assert main(argv(docs, tmp_path / "idx", "--encoder", "bm25", "--no-progress")) == 0
+    failed = [line for line in capsys.readouterr().out.splitlines() if "failed:" in line]
+    assert len(failed) == 1 and "bro\\nken.pdf: " in failed[0]
+
+
+def test_search_piped_into_a_closed_reader_ends_without_a_traceback(tmp_path: Path) -> None:
+    docs = many_docs(tmp_path / "docs", n=1, paragraphs=4)
+    assert main(argv(docs, tmp_path / "idx", "--encoder", "bm25", "--no-progress")) == 0
+    search = [sys.executable, "-m", "rag.cli", "search", "topic", "--index", str(tmp_path / "idx")]
+    proc = subprocess.Popen(search, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # `rag search ... | head -0`: every write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_an_unchanged_rerun_still_succeeds(tmp_path: Path) -> None:
     docs = many_docs(tmp_path / "docs", n=1, paragraphs=2)
     args = argv(docs, tmp_path / "idx", "--encoder", "bm25", "--no-progress")

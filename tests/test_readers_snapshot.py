@@ -132,6 +132,7 @@ def test_readers_never_fail_while_a_writer_reingests(
     searches, problems = search_loop(tmp_path / "ix", writer)
     assert writer.wait(timeout=60) == 0
     assert searches > 20 and problems == [], (searches, problems[:5])
+    print(f"{store}: {searches} searches during {rounds} writer rounds, {len(problems)} failed")  # noqa: T201 - the figure, with -s
     hits = Index(tmp_path / "ix").search(QUERY, 20, dedup=False)
     assert rounds_of(hits) == {rounds - 1}
 

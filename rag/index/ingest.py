@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from connectors.walk import one_line
 from rag.index import journal
 from rag.index.docstore import Docstore
 from rag.types import Chunk, Document, IngestError
@@ -49,7 +50,7 @@ class IngestReport:
             f"{self.chunks_embedded} embedded), unchanged {len(self.unchanged)}, "
             f"failed {len(self.failed)}, removed {len(self.removed)} in {self.seconds:.1f}s"
         ]
-        lines += [f"  failed: {e.path}: {e.reason}" for e in self.failed]
+        lines += [f"  failed: {one_line(e.path)}: {e.reason}" for e in self.failed]
         return "\n".join(lines)
 
 
