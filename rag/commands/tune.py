@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", type=Path, default=Path(".rag_index"))
     p.add_argument("--encoder", help="the dense encoder to tune (default: the index's first)")
     p.add_argument("--steps", type=int, default=60, help="training steps (default 60)")
-    p.add_argument("--batch-size", type=int, default=12, help="windows per step (default 12)")
+    p.add_argument("--batch-size", type=int, default=24, help="windows per step (default 24)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
