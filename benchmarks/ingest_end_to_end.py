@@ -364,6 +364,12 @@ def median(rows: list[dict[str, Any]], key: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def secs(value: float) -> str:
+    """Seconds to one decimal, or to three significant digits under 10 s (a tiny run's wall
+    time is never printed as 0.0)."""
+    return f"{value:.1f}" if value >= 10 else f"{value:.3g}"
+
+
 def share(part: float, wall: float) -> str:
     return f"{100 * part / wall:.0f}%" if wall > 0 else "-"
 
@@ -383,7 +389,7 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
         prep = median(rows, "parse") + median(rows, "chunk") if name == "ours" else 0.0
         docs, chunks, rss = rows[0]["docs"], rows[0]["chunks"], median(rows, "rss_mb")
         print(
-            f"| {name} | {docs} | {chunks} | {median(rows, 'load'):.1f} | {wall:.1f} "
+            f"| {name} | {docs} | {chunks} | {median(rows, 'load'):.1f} | {secs(wall)} "
             f"| {docs / wall:.1f} | {chunks / wall:.1f} "
             f"| {share(prep, wall) if name == 'ours' else '(given)'} | {share(embed, wall)} "
             f"| {share(wall - embed - prep, wall)} | {rss:.0f} | {wall / ours:.2f} "
